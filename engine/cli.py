@@ -1,0 +1,172 @@
+"""The `funcatron-wf` command. Each command parses its options and calls one
+library function; user mistakes come back as one line naming the problem."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+from funcatron_wf import __version__
+from funcatron_wf.engine.errors import FuncatronError
+from funcatron_wf.engine.settings import Settings, load_settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return asyncio.run(coroutine)
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def temporal_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option(
+        "--temporal",
+        metavar="HOST:PORT",
+        help="External Temporal frontend (env FUNCATRON_TEMPORAL). "
+        "Default: the embedded dev server on 127.0.0.1:7233.",
+    )
+    @click.option(
+        "--namespace", help="Temporal namespace (env FUNCATRON_NAMESPACE; default 'default')."
+    )
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _settings(**flags: Any) -> Settings:
+    try:
+        return load_settings(**flags)
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@click.group()
+@click.version_option(__version__, prog_name="funcatron-wf")
+def main() -> None:
+    """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--port", type=int, help="Port of the HTTP front (env FUNCATRON_PORT; default 8080).")
+@click.option("--listen", help="Address of the HTTP front (default 127.0.0.1).")
+@click.option("--temporal-http", metavar="HOST:PORT", help="HTTP API of the --temporal cluster.")
+@click.option("--temporal-port", type=int, help="Embedded Temporal gRPC port (default 7233).")
+@click.option("--temporal-ui-port", type=int, help="Embedded Temporal UI port (default 8233).")
+@click.option(
+    "--temporal-http-port", type=int, help="Embedded Temporal HTTP API port (default 7243)."
+)
+@temporal_options
+def dev(folders: tuple[Path, ...], **flags: Any) -> None:
+    """Serve Func FOLDERS: Temporal, Tron and Runner workers and the nginx front.
+
+    Each folder holds an OpenAPI file (openapi.yaml or swagger.yaml) and the
+    Python modules its operationIds name (module.function). Prints the
+    front's URL and the Temporal UI's; Ctrl-C stops everything it started.
+    """
+    from funcatron_wf.deploy.dev import run_dev
+
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    settings = _settings(**flags)
+    _run(run_dev(settings, list(folders), say=lambda line: click.echo(line)))
+
+
+@main.command()
+@click.argument("method")
+@click.argument("path")
+@click.option("--host", required=True, help="Host the request is for (the spec's host/servers).")
+@click.option("--data", help="JSON request body.")
+@click.option(
+    "--header", "headers", multiple=True, metavar="NAME:VALUE", help="Extra header (repeatable)."
+)
+@temporal_options
+def invoke(
+    method: str, path: str, host: str, data: str | None, headers: tuple[str, ...], **flags: Any
+) -> None:
+    """Run one request through Temporal (no HTTP) and print the response.
+
+    Exits 0 for a status below 400, 1 otherwise. Example:
+
+        funcatron-wf invoke GET /v1/greet/Ada --host hello.local
+    """
+    from funcatron_wf.engine.invoking import build_request, invoke_request
+
+    header_map = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{header!r} is not NAME:VALUE", param_hint="--header")
+        header_map[name.strip().lower()] = value.strip()
+    if data is not None:
+        try:
+            json.loads(data)
+        except ValueError as err:
+            raise click.BadParameter(f"not valid JSON: {err}", param_hint="--data") from err
+    request = build_request(method, path, host=host, json_text=data, headers=header_map)
+    settings = _settings(**flags)
+    response = _run(invoke_request(settings, request))
+    click.echo(f"HTTP {response.status}")
+    for name, value in sorted(response.headers.items()):
+        click.echo(f"{name}: {value}")
+    click.echo(f"x-request-id: {response.request_id}")
+    click.echo("")
+    if response.body is not None:
+        raw = response.body.raw()
+        click.echo(
+            raw.decode("utf-8", errors="replace") if response.body.encoding != "base64" else raw
+        )
+    raise SystemExit(0 if response.status < 400 else 1)
+
+
+@main.command()
+@click.option(
+    "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
+)
+@temporal_options
+def tron(ready_file: Path | None, **flags: Any) -> None:
+    """Run a Tron worker: request workflows, routing and the Registry."""
+    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.workers.tron import run_tron
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    settings = _settings(**flags)
+
+    async def serve() -> None:
+        client = await connect(settings.temporal_address, settings.namespace)
+        await run_tron(client, ready_file=ready_file)
+
+    _run(serve())
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
+)
+@temporal_options
+def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> None:
+    """Run a Runner worker serving the task queues of Func FOLDERS."""
+    from funcatron_wf.deploy.dev import check_func_folders
+    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.workers.runner import run_runner
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    settings = _settings(**flags)
+
+    async def serve() -> None:
+        loaded = check_func_folders(list(folders))
+        client = await connect(settings.temporal_address, settings.namespace)
+        await run_runner(client, loaded, ready_file=ready_file)
+
+    _run(serve())

@@ -1,0 +1,47 @@
+"""Running one request through Temporal without HTTP (`funcatron-wf invoke`)."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs
+
+from funcatron_wf.engine.envelopes import Body, RequestEnvelope, ResponseEnvelope
+from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE, TRON_TASK_QUEUE
+from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.temporal_client import connect
+
+
+async def invoke_request(settings: Settings, request: RequestEnvelope) -> ResponseEnvelope:
+    client = await connect(settings.temporal_address, settings.namespace)
+    return await client.execute_workflow(
+        REQUEST_WORKFLOW_TYPE,
+        request,
+        id=request.request_id,
+        task_queue=TRON_TASK_QUEUE,
+        result_type=ResponseEnvelope,
+    )
+
+
+def build_request(
+    method: str,
+    path: str,
+    *,
+    host: str,
+    json_text: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> RequestEnvelope:
+    """The envelope the HTTP front would build for the same request."""
+    header_map = {"host": host, **(headers or {})}
+    if json_text is not None:
+        header_map.setdefault("content-type", "application/json")
+    path_only, _, query_string = path.partition("?")
+    return RequestEnvelope(
+        request_id=uuid.uuid4().hex,
+        source="cli",
+        host=host,
+        method=method.upper(),
+        path=path_only,
+        query=parse_qs(query_string, keep_blank_values=True),
+        headers=header_map,
+        body=None if json_text is None else Body(encoding="json", data=json_text),
+    )

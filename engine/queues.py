@@ -1,0 +1,12 @@
+"""Task queue and workflow id names: the contract between Trons, Runners and sources."""
+
+from __future__ import annotations
+
+TRON_TASK_QUEUE = "funcatron.tron"
+REGISTRY_WORKFLOW_ID = "funcatron-registry"
+REQUEST_WORKFLOW_TYPE = "RequestWorkflow"
+
+
+def func_task_queue(name: str, sha: str) -> str:
+    """One task queue per Func bundle version, so a new version gets a new pool."""
+    return f"funcatron.func.{name}.{sha[:12]}"

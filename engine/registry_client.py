@@ -1,0 +1,42 @@
+"""Client-side calls on the Registry workflow (start it, register, read)."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from funcatron_wf.engine.errors import FuncatronError
+from funcatron_wf.engine.queues import REGISTRY_WORKFLOW_ID, TRON_TASK_QUEUE
+from funcatron_wf.engine.registry import RegistrySnapshot, RegistryWorkflow
+from funcatron_wf.engine.routing import RegisteredFunc
+
+
+class RegistrationRefused(FuncatronError):
+    """The Registry's validator refused a change (e.g. a route served by another Func)."""
+
+
+async def ensure_registry(client: Client, *, task_queue: str = TRON_TASK_QUEUE) -> None:
+    """Start the Registry workflow unless it is already running."""
+    await client.start_workflow(
+        RegistryWorkflow.run,
+        RegistrySnapshot(),
+        id=REGISTRY_WORKFLOW_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def register_func(client: Client, func: RegisteredFunc) -> RegistrySnapshot:
+    handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
+    try:
+        return await handle.execute_update(RegistryWorkflow.register_func, func)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise RegistrationRefused(message) from err
+
+
+async def read_registry(client: Client) -> RegistrySnapshot:
+    handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
+    return await handle.query(RegistryWorkflow.snapshot)

@@ -1,0 +1,90 @@
+"""Settings, built once at each process's entry point.
+
+Precedence: command-line flag > ``FUNCATRON_*`` environment variable >
+default, decided here and nowhere else. An unknown ``FUNCATRON_*`` variable is
+refused (a typo must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from funcatron_wf.engine.errors import ConfigError
+
+ENV_PREFIX = "FUNCATRON_"
+
+
+def _check_host_port(value: str | None) -> str | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:7233)")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    temporal: str | None = Field(
+        None, description="HOST:PORT of an external Temporal frontend (gRPC); unset: embedded"
+    )
+    temporal_http: str | None = Field(
+        None, description="HOST:PORT of that cluster's HTTP API, for the nginx front"
+    )
+    namespace: str = "default"
+    listen: str = Field("127.0.0.1", description="address the HTTP front listens on")
+    port: int = Field(8080, ge=1, le=65535, description="port of the HTTP front")
+    temporal_port: int = Field(7233, ge=1, le=65535, description="embedded server: gRPC port")
+    temporal_ui_port: int = Field(8233, ge=1, le=65535, description="embedded server: UI port")
+    temporal_http_port: int = Field(7243, ge=1, le=65535, description="embedded server: HTTP API")
+    max_body_size: str = Field("10m", description="largest request body nginx accepts")
+    nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
+
+    _check_addresses = field_validator("temporal", "temporal_http")(_check_host_port)
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal is None
+
+    @property
+    def temporal_address(self) -> str:
+        return self.temporal or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_http_address(self) -> str:
+        if self.temporal_http:
+            return self.temporal_http
+        if self.temporal:
+            raise ConfigError(
+                "--temporal-http (FUNCATRON_TEMPORAL_HTTP) is needed with --temporal: "
+                "the HTTP front talks to Temporal's HTTP API"
+            )
+        return f"127.0.0.1:{self.temporal_http_port}"
+
+    @property
+    def temporal_ui_url(self) -> str | None:
+        return None if self.temporal else f"http://127.0.0.1:{self.temporal_ui_port}"
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings from flags (None = not given) over the environment over defaults."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(key for key in os.environ if key.startswith(ENV_PREFIX) and key not in known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(unknown)}; valid ones are {', '.join(sorted(known))}"
+        )
+    try:
+        return Settings(**{key: value for key, value in flags.items() if value is not None})
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{str(e['loc'][0]).upper()} / --{str(e['loc'][0]).replace('_', '-')}: "
+            f"{e['msg']}"
+            for e in err.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from err

@@ -1,0 +1,130 @@
+"""Reading a Func folder's OpenAPI file (Swagger 2.0, OpenAPI 3.0/3.1) and
+turning its operations into routes.
+
+Validation is openapi-spec-validator's; every problem it finds is reported
+at once, with the file and the place in it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from openapi_spec_validator.shortcuts import get_validator_cls
+from openapi_spec_validator.validation.exceptions import ValidatorDetectError
+
+from funcatron_wf.engine.errors import SpecError
+from funcatron_wf.engine.routing import Route
+
+SPEC_FILE_NAMES = (
+    "openapi.yaml",
+    "openapi.yml",
+    "openapi.json",
+    "swagger.yaml",
+    "swagger.yml",
+    "swagger.json",
+)
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated OpenAPI document and where it came from."""
+
+    path: Path
+    document: dict[str, Any]
+
+    @property
+    def is_swagger2(self) -> bool:
+        return "swagger" in self.document
+
+    def routes(self) -> list[Route]:
+        """Every (routing key, method, path template) -> operationId of this spec."""
+        routes = []
+        for host, base_path in self._routing_keys():
+            for template, path_item in (self.document.get("paths") or {}).items():
+                for method in HTTP_METHODS:
+                    operation = path_item.get(method)
+                    if operation is None:
+                        continue
+                    operation_id = operation.get("operationId")
+                    if not operation_id:
+                        raise SpecError(
+                            str(self.path),
+                            f"{method.upper()} {template} has no operationId; "
+                            "give it one naming the function (module.function)",
+                        )
+                    routes.append(
+                        Route(
+                            host=host,
+                            base_path=base_path,
+                            method=method.upper(),
+                            path_template=template,
+                            operation_id=operation_id,
+                        )
+                    )
+        return routes
+
+    def _routing_keys(self) -> list[tuple[str, str]]:
+        if self.is_swagger2:
+            host = urlsplit("//" + self.document.get("host", "")).hostname or ""
+            return [(host, normalize_base_path(self.document.get("basePath", "")))]
+        keys = []
+        for server in self.document.get("servers") or [{"url": "/"}]:
+            url = server["url"]
+            for name, variable in (server.get("variables") or {}).items():
+                url = url.replace("{" + name + "}", str(variable.get("default", "")))
+            parts = urlsplit(url)
+            keys.append((parts.hostname or "", normalize_base_path(parts.path)))
+        return keys
+
+
+def normalize_base_path(base_path: str) -> str:
+    """'/v1/' -> '/v1', '/' -> '' so that base path + template is the request path."""
+    return "/" + base_path.strip("/") if base_path.strip("/") else ""
+
+
+def find_spec_file(folder: Path) -> Path:
+    for name in SPEC_FILE_NAMES:
+        candidate = folder / name
+        if candidate.is_file():
+            return candidate
+    raise SpecError(
+        str(folder),
+        "no OpenAPI file found; add one named "
+        + " or ".join(SPEC_FILE_NAMES[:2])
+        + " (or swagger.yaml)",
+    )
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate an OpenAPI file; raise SpecError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(str(path), f"cannot read the file: {err.strerror}") from err
+    try:
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        raise SpecError(
+            str(path), f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"
+        ) from err
+    if not isinstance(document, dict):
+        raise SpecError(str(path), "the file does not hold an OpenAPI document (a mapping)")
+    try:
+        validator_cls = get_validator_cls(document)
+    except ValidatorDetectError as err:
+        raise SpecError(
+            str(path), "no 'swagger: \"2.0\"' or 'openapi: 3.x' field; which OpenAPI version is it?"
+        ) from err
+    problems = [
+        f"at {'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+        for error in validator_cls(document).iter_errors()
+    ]
+    if problems:
+        raise SpecError(str(path), "invalid OpenAPI document: " + "; ".join(problems))
+    return Spec(path=path, document=document)

@@ -1,0 +1,12 @@
+"""funcatron-wf: serverless on your own cluster, built on Temporal.
+
+The public API for Func authors and operators is re-exported here; the parts
+live in ``funcatron_wf.engine``, ``funcatron_wf.workers``, ``funcatron_wf.sources``,
+``funcatron_wf.chains`` and ``funcatron_wf.deploy``.
+"""
+
+from funcatron_wf.engine.errors import FuncatronError
+
+__all__ = ["FuncatronError", "__version__"]
+
+__version__ = "0.1.0"

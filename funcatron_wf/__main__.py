@@ -1,0 +1,3 @@
+from funcatron_wf.engine.cli import main
+
+main()

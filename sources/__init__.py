@@ -1,0 +1,1 @@
+"""Event sources: the HTTP front (nginx + Lua) and, later, the RabbitMQ source."""

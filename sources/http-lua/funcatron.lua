@@ -1,0 +1,210 @@
+--[[
+funcatron-wf HTTP front: the contract between nginx and the engine.
+
+For each request this module
+  1. builds the request envelope (DESIGN.md, "Contracts") with
+     request_id = nginx $request_id (32 lowercase hex), which is also the
+     workflow id, so a request is found in the Temporal UI by its
+     X-Request-Id;
+  2. starts RequestWorkflow through Temporal's HTTP API (plain JSON payloads);
+  3. waits for the workflow's close event with a history long-poll, looping
+     on nextPageToken (the server answers early, with no events, whenever the
+     workflow records anything else);
+  4. writes the response envelope: status, headers, body, X-Request-Id.
+
+Temporal's HTTP API is reached only through the internal location
+/_temporal/ (a subrequest), never from the public listener.
+
+Bodies cross as strings: JSON bodies travel as JSON *text* because Temporal's
+payload shorthand would turn [] into null and round big integers.
+]]
+
+local cjson = require "cjson.safe"
+
+local _M = {}
+
+local config = {
+    namespace = "default",
+    task_queue = "funcatron.tron",
+    workflow_type = "RequestWorkflow",
+    -- how many empty long-polls (each up to ~20 s on the server) before 504
+    max_polls = 10,
+}
+
+function _M.configure(options)
+    for key, value in pairs(options) do
+        config[key] = value
+    end
+end
+
+local function problem(status, title, detail, request_id)
+    ngx.status = status
+    ngx.header["Content-Type"] = "application/problem+json"
+    ngx.header["X-Request-Id"] = request_id
+    ngx.print(cjson.encode({
+        type = "about:blank", title = title, status = status,
+        detail = detail, request_id = request_id,
+    }))
+    return ngx.exit(status)
+end
+
+local function read_request_body()
+    ngx.req.read_body()
+    local data = ngx.req.get_body_data()
+    if data == nil then
+        local path = ngx.req.get_body_file()
+        if path then
+            local file = io.open(path, "rb")
+            if file then
+                data = file:read("*a")
+                file:close()
+            end
+        end
+    end
+    if data == nil or #data == 0 then
+        return cjson.null
+    end
+    local content_type = string.lower(ngx.var.content_type or "")
+    if string.find(content_type, "json", 1, true) then
+        return { encoding = "json", data = data }
+    end
+    if string.sub(content_type, 1, 5) == "text/"
+        or string.find(content_type, "x-www-form-urlencoded", 1, true) then
+        return { encoding = "text", data = data }
+    end
+    return { encoding = "base64", data = ngx.encode_base64(data) }
+end
+
+local function query_lists()
+    local lists = {}
+    for name, value in pairs(ngx.req.get_uri_args(0)) do
+        if type(value) == "table" then
+            local values = {}
+            for i, v in ipairs(value) do
+                values[i] = (v == true) and "" or v
+            end
+            lists[name] = values
+        else
+            lists[name] = { (value == true) and "" or value }
+        end
+    end
+    return lists
+end
+
+local function header_map()
+    local headers = {}
+    for name, value in pairs(ngx.req.get_headers(0)) do
+        if type(value) == "table" then
+            value = table.concat(value, ", ")
+        end
+        headers[name] = value
+    end
+    return headers
+end
+
+local function temporal_path(suffix)
+    return "/_temporal/api/v1/namespaces/" .. config.namespace .. "/workflows/" .. suffix
+end
+
+local function start_workflow(envelope)
+    local start = {
+        workflowId = envelope.request_id,
+        workflowType = { name = config.workflow_type },
+        taskQueue = { name = config.task_queue },
+        input = { envelope },
+        requestId = envelope.request_id,
+    }
+    return ngx.location.capture(temporal_path(envelope.request_id), {
+        method = ngx.HTTP_POST,
+        body = cjson.encode(start),
+    })
+end
+
+-- Returns the close event, or nil and a reason.
+local function wait_for_close(request_id)
+    local args = {
+        waitNewEvent = "true",
+        historyEventFilterType = "HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT",
+    }
+    for _ = 1, config.max_polls do
+        local res = ngx.location.capture(temporal_path(request_id .. "/history"), {
+            method = ngx.HTTP_GET, args = args,
+        })
+        if res.status ~= 200 then
+            return nil, res.status
+        end
+        local page = cjson.decode(res.body) or {}
+        local events = type(page.history) == "table" and page.history.events
+        if type(events) == "table" and #events > 0 then
+            return events[1]
+        end
+        if type(page.nextPageToken) ~= "string" then
+            return nil, "no page token"
+        end
+        args.nextPageToken = page.nextPageToken
+    end
+    return nil, "timeout"
+end
+
+local function write_response(response, request_id)
+    ngx.status = tonumber(response.status) or 500
+    if type(response.headers) == "table" then
+        for name, value in pairs(response.headers) do
+            ngx.header[name] = value
+        end
+    end
+    ngx.header["X-Request-Id"] = request_id
+    local body = response.body
+    if type(body) == "table" and type(body.data) == "string" then
+        if body.encoding == "base64" then
+            ngx.print(ngx.decode_base64(body.data))
+        else
+            ngx.print(body.data)
+        end
+    end
+    return ngx.exit(ngx.status)
+end
+
+function _M.handle()
+    local request_id = ngx.var.request_id
+    local envelope = {
+        request_id = request_id,
+        source = "http",
+        host = ngx.var.http_host or ngx.var.host,
+        method = ngx.req.get_method(),
+        -- the raw path: routing splits it on "/" before decoding parameters
+        path = string.match(ngx.var.request_uri, "^[^?]*"),
+        query = query_lists(),
+        headers = header_map(),
+        body = read_request_body(),
+        reply = true,
+    }
+    local started = start_workflow(envelope)
+    if started.status >= 500 then
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    if started.status ~= 200 then
+        ngx.log(ngx.ERR, "starting workflow ", request_id, " failed: ", started.status, " ", started.body)
+        return problem(500, "Internal Server Error", "the request could not be started", request_id)
+    end
+
+    local event, reason = wait_for_close(request_id)
+    if event == nil then
+        if reason == "timeout" then
+            return problem(504, "Gateway Timeout", "no answer in time", request_id)
+        end
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    local completed = event.workflowExecutionCompletedEventAttributes
+    if type(completed) == "table" and type(completed.result) == "table"
+        and type(completed.result[1]) == "table" then
+        return write_response(completed.result[1], request_id)
+    end
+    if event.eventType == "EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT" then
+        return problem(504, "Gateway Timeout", "the request timed out", request_id)
+    end
+    ngx.log(ngx.ERR, "request ", request_id, " ended with ", event.eventType)
+    return problem(500, "Internal Server Error", "the request ended with " .. tostring(event.eventType), request_id)
+end
+
+return _M

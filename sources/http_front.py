@@ -1,0 +1,75 @@
+"""The nginx + Lua HTTP front: render its config and run nginx.
+
+The Lua module (sources/http-lua/funcatron.lua) holds the request contract;
+this module only fills in addresses and limits and starts nginx in the
+foreground, so it is stopped by pid like every other process we start.
+"""
+
+from __future__ import annotations
+
+import string
+import subprocess
+from pathlib import Path
+
+from funcatron_wf.deploy.processes import ManagedProcess
+from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.engine.queues import TRON_TASK_QUEUE
+from funcatron_wf.engine.settings import Settings
+
+LUA_DIR = Path(__file__).resolve().parent / "http-lua"
+NGINX = "/usr/sbin/nginx"
+REQUIRED_FILES = {
+    NGINX: "nginx",
+    "/usr/lib/nginx/modules/ngx_http_lua_module.so": "libnginx-mod-http-lua",
+    "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so": "lua-cjson",
+}
+
+
+class _NginxTemplate(string.Template):
+    delimiter = "%%"  # nginx keeps $ for its own variables
+
+
+def render_config(settings: Settings, runtime_dir: Path) -> str:
+    template = _NginxTemplate((LUA_DIR / "nginx.conf.template").read_text())
+    return template.substitute(
+        worker_processes=settings.nginx_workers,
+        runtime_dir=runtime_dir,
+        lua_dir=LUA_DIR,
+        namespace=settings.namespace,
+        task_queue=TRON_TASK_QUEUE,
+        temporal_http=settings.temporal_http_address,
+        listen=settings.listen,
+        port=settings.port,
+        max_body_size=settings.max_body_size,
+    )
+
+
+def check_nginx_installed() -> None:
+    missing = [package for path, package in REQUIRED_FILES.items() if not Path(path).exists()]
+    if missing:
+        raise ServiceStartError(
+            "the HTTP front needs Debian's "
+            + ", ".join(missing)
+            + "; install with: apt-get install nginx libnginx-mod-http-lua lua-cjson "
+            "(make demo does this)"
+        )
+
+
+def nginx_front(settings: Settings, runtime_dir: Path) -> ManagedProcess:
+    """Write the config, check it with `nginx -t`, and return the (unstarted) process."""
+    check_nginx_installed()
+    config_path = runtime_dir / "nginx.conf"
+    config_path.write_text(render_config(settings, runtime_dir))
+    argv = [
+        NGINX,
+        "-p",
+        str(runtime_dir),
+        "-c",
+        str(config_path),
+        "-e",
+        str(runtime_dir / "error.log"),
+    ]
+    checked = subprocess.run(argv + ["-t", "-q"], capture_output=True, text=True, check=False)
+    if checked.returncode != 0:
+        raise ServiceStartError(f"nginx refused its config {config_path}: {checked.stderr.strip()}")
+    return ManagedProcess("nginx", argv + ["-g", "daemon off;"], log_path=runtime_dir / "nginx.out")

@@ -1,0 +1,1 @@
+"""The RabbitMQ source (aio-pika): lands with its own issue."""

@@ -1,0 +1,1 @@
+"""The Tron worker (routing workflows) and the Runner worker (Func code)."""
