@@ -1,9 +1,11 @@
 """The Tron worker: runs RequestWorkflow and the Registry, and answers the
 routing local activity from a cached snapshot of the Registry.
 
-The cache is refreshed when it is older than ``max_age`` and on a miss (at
-most once per ``max_age``), so a newly registered route answers at once and a
-flood of unknown paths does not turn into a flood of queries.
+The cache is refreshed when it is older than ``max_age`` and on every miss,
+so a route registered before a request began always answers. Concurrent
+refreshes coalesce: a caller waiting on the lock reuses any refresh that
+started after it asked, so a flood of unknown paths costs one query in flight
+at a time, not one per request.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ class RouteCache:
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def _refresh(self, *, if_older_than: float) -> None:
-        if time.monotonic() - self._loaded_at < if_older_than:
-            return
+    async def _refresh(self) -> None:
+        asked_at = time.monotonic()
         async with self._lock:
-            if time.monotonic() - self._loaded_at < if_older_than:
-                return  # another caller refreshed while we waited
+            if self._loaded_at >= asked_at:
+                return  # a refresh that started after we asked has finished: share it
+            started_at = time.monotonic()
             try:
                 snapshot = await read_registry(self._client)
             except RPCError as err:
@@ -50,14 +52,15 @@ class RouteCache:
             if snapshot.generation != self._generation:
                 self._table = RouteTable(snapshot.funcs)
                 self._generation = snapshot.generation
-            self._loaded_at = time.monotonic()
+            self._loaded_at = started_at
 
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteMatch:
-        await self._refresh(if_older_than=self._max_age)
+        if time.monotonic() - self._loaded_at > self._max_age:
+            await self._refresh()
         match = self._table.match(request.host, request.method, request.path)
         if match.func is None:
-            await self._refresh(if_older_than=self._max_age / 10)
+            await self._refresh()
             match = self._table.match(request.host, request.method, request.path)
         return match
 

@@ -1,0 +1,43 @@
+# Two commands for a fresh machine (Debian 12 with Python 3.11+):
+#   make demo   install what is missing, then serve the examples
+#   make test   install what is missing, then lint and run every test
+# Both install Debian's nginx + Lua packages when absent (apt-get, as root
+# or through sudo) and the project's pinned Python packages into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := nginx libnginx-mod-http-lua lua-cjson
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT ?= 8080
+
+.PHONY: demo test lint deps system-deps clean
+
+demo: deps
+	$(BIN)/funcatron-wf dev examples/hello examples/petstore --port $(PORT)
+
+test: deps lint
+	$(BIN)/pytest
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+deps: system-deps $(VENV)/.installed
+
+system-deps:
+	@if [ -x /usr/sbin/nginx ] && [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] \
+	    && [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ]; then :; else \
+	  echo "installing $(APT_PACKAGES) with apt-get"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

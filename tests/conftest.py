@@ -1,0 +1,55 @@
+"""Shared fixtures: real services, started here and stopped here by pid."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until
+from funcatron_wf.deploy.temporal_dev import dev_server
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class TemporalServer:
+    def __init__(self, process: ManagedProcess, port: int, http_port: int) -> None:
+        self.process = process
+        self.address = f"127.0.0.1:{port}"
+        self.http_address = f"127.0.0.1:{http_port}"
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[TemporalServer]:
+    """One real Temporal dev server for the tests that need only Temporal."""
+    port, ui_port, http_port = free_port(), free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="funcatron-test-temporal-") as runtime_dir:
+        process = dev_server(
+            port=port, ui_port=ui_port, http_port=http_port, runtime_dir=Path(runtime_dir)
+        ).start()
+        try:
+            wait_until(
+                lambda: port_accepts("127.0.0.1", port),
+                process=process,
+                what="listening",
+                timeout=60,
+            )
+            yield TemporalServer(process, port, http_port)
+        finally:
+            process.stop()
+
+
+@pytest.fixture
+async def temporal_client(temporal_server: TemporalServer) -> AsyncIterator[Client]:
+    yield await Client.connect(temporal_server.address)

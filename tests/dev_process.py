@@ -1,0 +1,82 @@
+"""Running the real `funcatron-wf dev` command as a child process, as a user does."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import free_port
+
+FUNCATRON = str(Path(sys.executable).parent / "funcatron-wf")
+
+
+class DevProcess:
+    def __init__(self, folders: list[Path], log_path: Path) -> None:
+        self.port = free_port()
+        self.temporal_port = free_port()
+        self.temporal_ui_port = free_port()
+        self.temporal_http_port = free_port()
+        self.log_path = log_path
+        argv = [
+            FUNCATRON, "dev", *map(str, folders),
+            "--port", str(self.port),
+            "--temporal-port", str(self.temporal_port),
+            "--temporal-ui-port", str(self.temporal_ui_port),
+            "--temporal-http-port", str(self.temporal_http_port),
+        ]  # fmt: skip
+        with open(log_path, "wb") as log:
+            self.popen = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "ready; Ctrl-C stops everything" not in self.output():
+            if self.popen.poll() is not None:
+                raise AssertionError(f"dev exited with {self.popen.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dev not ready in {timeout} s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def child_pids(self) -> dict[str, int]:
+        return {
+            name: int(pid)
+            for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", self.output())
+        }
+
+    def interrupt(self, timeout: float = 60.0) -> int:
+        """Ctrl-C, as a user would; returns dev's exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"

@@ -1,0 +1,125 @@
+"""The Python calling convention, called directly (no Temporal needed)."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from funcatron_wf.engine.envelopes import Body, FuncRef, RequestEnvelope
+from funcatron_wf.engine.request_workflow import FuncCall
+from funcatron_wf.engine.routing import FuncSettings
+from funcatron_wf.workers.calling import call_operation
+
+EXECUTOR = ThreadPoolExecutor(2)
+
+
+def make_call(body: Body | None = None, dev_mode: bool = False, **path_params: str) -> FuncCall:
+    return FuncCall(
+        request=RequestEnvelope(
+            request_id="a" * 32, source="test", host="h", method="GET", path="/", body=body
+        ),
+        func=FuncRef(name="f", sha="b" * 64, operation="m.op"),
+        path_params=path_params,
+        settings=FuncSettings(dev_mode=dev_mode),
+    )
+
+
+async def test_path_parameters_and_json_body_arrive_as_keywords() -> None:
+    def op(name, body):
+        return {"name": name, "body": body}
+
+    response = await call_operation(
+        op, make_call(Body.from_json({"x": [1, 2**60]}), name="Ada"), EXECUTOR
+    )
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(response.body.data) == {"name": "Ada", "body": {"x": [1, 2**60]}}
+    assert response.func.operation == "m.op"
+
+
+async def test_hyphenated_parameter_also_arrives_as_snake_case() -> None:
+    def op(pet_id):
+        return {"id": pet_id}
+
+    response = await call_operation(op, make_call(**{"pet-id": "7"}), EXECUTOR)
+    assert json.loads(response.body.data) == {"id": "7"}
+
+
+async def test_async_function_and_request_envelope() -> None:
+    async def op(request):
+        return {"request_id": request.request_id}
+
+    response = await call_operation(op, make_call(), EXECUTOR)
+    assert json.loads(response.body.data) == {"request_id": "a" * 32}
+
+
+async def test_function_taking_kwargs_gets_everything_but_request() -> None:
+    def op(**kwargs):
+        return sorted(kwargs)
+
+    response = await call_operation(op, make_call(Body.from_text("hi"), a="1"), EXECUTOR)
+    assert json.loads(response.body.data) == ["a", "body"]
+
+
+@pytest.mark.parametrize(
+    ("returned", "status", "content_type", "raw"),
+    [
+        ({"a": 1}, 200, "application/json", b'{"a": 1}'),
+        ([], 200, "application/json", b"[]"),
+        ("plain", 200, "text/plain; charset=utf-8", b"plain"),
+        (b"\x00\xff", 200, "application/octet-stream", b"\x00\xff"),
+        (({"made": True}, 201), 201, "application/json", b'{"made": true}'),
+        (("gone", 410, {"X-Why": "old"}), 410, "text/plain; charset=utf-8", b"gone"),
+    ],
+)
+async def test_return_forms(returned, status, content_type, raw) -> None:
+    response = await call_operation(lambda: returned, make_call(), EXECUTOR)
+    assert (response.status, response.headers["content-type"], response.body.raw()) == (
+        status,
+        content_type,
+        raw,
+    )
+
+
+async def test_tuple_headers_are_lower_cased() -> None:
+    response = await call_operation(lambda: ("x", 200, {"X-Why": "old"}), make_call(), EXECUTOR)
+    assert response.headers["x-why"] == "old"
+
+
+async def test_none_is_204_without_body() -> None:
+    response = await call_operation(lambda: None, make_call(), EXECUTOR)
+    assert (response.status, response.body) == (204, None)
+
+
+async def test_raising_function_is_500_with_request_id_and_no_traceback() -> None:
+    def op():
+        raise KeyError("secret detail")
+
+    response = await call_operation(op, make_call(), EXECUTOR)
+    document = json.loads(response.body.data)
+    assert response.status == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert document["request_id"] == "a" * 32
+    assert "traceback" not in document and "secret detail" not in response.body.data
+
+
+async def test_dev_mode_500_carries_the_traceback() -> None:
+    def op():
+        raise KeyError("secret detail")
+
+    document = json.loads((await call_operation(op, make_call(dev_mode=True), EXECUTOR)).body.data)
+    assert "KeyError: 'secret detail'" in document["traceback"]
+
+
+async def test_unsupported_return_type_is_500_naming_the_type() -> None:
+    response = await call_operation(lambda: object(), make_call(dev_mode=True), EXECUTOR)
+    assert response.status == 500
+    assert "cannot send a object" in json.loads(response.body.data)["traceback"]
+
+
+async def test_malformed_json_body_is_400() -> None:
+    response = await call_operation(
+        lambda body: body, make_call(Body(encoding="json", data="{")), EXECUTOR
+    )
+    assert response.status == 400
+    assert "does not parse" in json.loads(response.body.data)["detail"]

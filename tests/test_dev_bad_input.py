@@ -1,0 +1,77 @@
+"""`funcatron-wf dev` refuses bad input at start, with one line naming what
+is wrong, before it starts any service."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from funcatron_wf.engine.cli import main
+from tests.conftest import EXAMPLES, free_port
+
+GOOD_SPEC = """openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths:
+  /x:
+    get:
+      operationId: {operation_id}
+      responses: {{'200': {{description: ok}}}}
+"""
+
+
+def run_dev(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["dev", *args, "--port", str(free_port())])
+    return result.exit_code, result.output
+
+
+def assert_one_error_line(output: str) -> str:
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def test_spec_that_fails_validation(tmp_path: Path) -> None:
+    (tmp_path / "openapi.yaml").write_text("openapi: 3.0.3\ninfo: {title: t}\npaths: {}\n")
+    code, output = run_dev(str(tmp_path))
+    line = assert_one_error_line(output)
+    assert code == 1
+    assert f"{tmp_path / 'openapi.yaml'}: invalid OpenAPI document" in line
+    assert "'version' is a required property" in line
+
+
+def test_operation_id_that_names_no_function(tmp_path: Path) -> None:
+    (tmp_path / "openapi.yaml").write_text(GOOD_SPEC.format(operation_id="bad_input_ops.absent"))
+    (tmp_path / "bad_input_ops.py").write_text("def present():\n    return {}\n")
+    code, output = run_dev(str(tmp_path))
+    line = assert_one_error_line(output)
+    assert code == 1
+    assert "operationId 'bad_input_ops.absent' (GET /x)" in line
+    assert "has no function 'absent'" in line
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    code, output = run_dev(str(tmp_path))
+    line = assert_one_error_line(output)
+    assert code == 1
+    assert f"{tmp_path}: no OpenAPI file found" in line
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["dev", str(EXAMPLES / "hello"), "--port", str(port)])
+    line = assert_one_error_line(result.output)
+    assert result.exit_code == 1
+    assert f"port {port} (HTTP front) is already in use; choose another with --port" in line
+
+
+def test_unknown_environment_setting_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("FUNCATRON_PROT", "9000")
+    result = CliRunner().invoke(main, ["dev", str(EXAMPLES / "hello")])
+    line = assert_one_error_line(result.output)
+    assert "unknown setting FUNCATRON_PROT" in line and "FUNCATRON_PORT" in line

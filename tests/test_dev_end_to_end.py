@@ -1,0 +1,168 @@
+"""End to end through the real `funcatron-wf dev`: real nginx + Lua, the real
+Temporal dev server, real Tron and Runner worker processes. Tests run in file
+order; the last one presses Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.conftest import EXAMPLES
+from tests.dev_process import FUNCATRON, DevProcess, pid_alive
+
+REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    log = tmp_path_factory.mktemp("dev") / "dev.log"
+    process = DevProcess([EXAMPLES / "hello", EXAMPLES / "petstore"], log)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.interrupt()
+
+
+@pytest.fixture(scope="module")
+def http(dev: DevProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=dev.url, timeout=30) as client:
+        yield client
+
+
+def problem(response: httpx.Response) -> dict:
+    assert response.headers["content-type"] == "application/problem+json"
+    document = response.json()
+    assert document["request_id"] == response.headers["x-request-id"]
+    return document
+
+
+def test_dev_prints_the_front_and_temporal_ui_urls(dev: DevProcess) -> None:
+    output = dev.output()
+    assert f"HTTP front:  http://127.0.0.1:{dev.port}" in output
+    assert f"Temporal UI: http://127.0.0.1:{dev.temporal_ui_port}" in output
+
+
+def test_get_with_path_parameter_swagger2(http: httpx.Client) -> None:
+    response = http.get("/v1/greet/Ada", headers={"host": "hello.local"})
+    assert response.status_code == 200
+    assert response.json() == {"greeting": "Hello, Ada"}
+    assert response.headers["content-type"] == "application/json"
+    assert REQUEST_ID.match(response.headers["x-request-id"])
+
+
+def test_post_with_json_body_swagger2(http: httpx.Client) -> None:
+    response = http.post(
+        "/v1/greetings", headers={"host": "hello.local"}, json={"name": "Bo", "salutation": "Hi"}
+    )
+    assert (response.status_code, response.json()) == (201, {"greeting": "Hi, Bo"})
+
+
+def test_post_then_get_openapi3(http: httpx.Client) -> None:
+    created = http.post(
+        "/api/pets", headers={"host": "pets.local"}, json={"name": "Rex", "tag": "dog"}
+    )
+    assert created.status_code == 201
+    pet = created.json()
+    assert created.headers["location"] == f"/api/pets/{pet['id']}"
+    fetched = http.get(created.headers["location"], headers={"host": "pets.local"})
+    assert (fetched.status_code, fetched.json()) == (
+        200,
+        {"id": pet["id"], "name": "Rex", "tag": "dog"},
+    )
+
+
+def test_unknown_route_is_404_json_with_request_id(http: httpx.Client) -> None:
+    response = http.get("/v1/nowhere", headers={"host": "hello.local"})
+    assert response.status_code == 404
+    assert problem(response)["detail"] == "no Func serves GET /v1/nowhere on host 'hello.local'"
+
+
+def test_unknown_host_is_404(http: httpx.Client) -> None:
+    assert http.get("/v1/greet/Ada", headers={"host": "elsewhere.local"}).status_code == 404
+
+
+def test_raising_function_is_500_and_the_runner_survives(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    response = http.get("/v1/boom", headers={"host": "hello.local"})
+    assert response.status_code == 500
+    document = problem(response)
+    assert document["detail"] == "greetings.boom raised RuntimeError"
+    assert "this Func always fails" in document["traceback"]  # dev mode shows it
+    assert pid_alive(dev.child_pids()["runner"])
+    assert http.get("/v1/greet/Again", headers={"host": "hello.local"}).status_code == 200
+
+
+async def test_the_request_is_a_workflow_under_its_x_request_id(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    response = http.get("/v1/greet/Temporal", headers={"host": "hello.local"})
+    request_id = response.headers["x-request-id"]
+    client = await Client.connect(dev.temporal_address)
+    handle = client.get_workflow_handle(request_id)
+    description = await handle.describe()
+    assert description.workflow_type == "RequestWorkflow"
+    assert description.status == WorkflowExecutionStatus.COMPLETED
+    result = await handle.result()
+    assert result["status"] == 200
+    assert json.loads(result["body"]["data"]) == {"greeting": "Hello, Temporal"}
+
+
+def test_temporal_http_api_is_not_reachable_from_the_public_listener(http: httpx.Client) -> None:
+    response = http.get("/_temporal/api/v1/namespaces/default/workflows")
+    assert response.status_code == 404
+    assert "executions" not in response.text
+
+
+def run_invoke(dev: DevProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FUNCATRON, "invoke", *args, "--temporal", dev.temporal_address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_invoke_runs_a_request_without_nginx(dev: DevProcess) -> None:
+    done = run_invoke(dev, "GET", "/v1/greet/Bob", "--host", "hello.local")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP 200\n")
+    assert done.stdout.rstrip().endswith('{"greeting": "Hello, Bob"}')
+
+
+def test_invoke_with_json_data(dev: DevProcess) -> None:
+    done = run_invoke(dev, "POST", "/api/pets", "--host", "pets.local", "--data", '{"name": "Tom"}')
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP 201\n")
+    assert json.loads(done.stdout.strip().splitlines()[-1])["name"] == "Tom"
+
+
+def test_invoke_exits_1_on_an_error_status(dev: DevProcess) -> None:
+    done = run_invoke(dev, "GET", "/v1/nowhere", "--host", "hello.local")
+    assert done.returncode == 1
+    assert done.stdout.startswith("HTTP 404\n")
+
+
+def test_invoke_refuses_malformed_json_data(dev: DevProcess) -> None:
+    done = run_invoke(dev, "POST", "/api/pets", "--host", "pets.local", "--data", "{nope")
+    assert done.returncode == 2
+    assert "Invalid value for --data: not valid JSON" in done.stderr
+
+
+def test_ctrl_c_stops_everything_it_started(dev: DevProcess) -> None:
+    children = dev.child_pids()
+    assert set(children) == {"temporal", "tron", "runner", "nginx"}
+    assert all(pid_alive(pid) for pid in children.values())
+    assert dev.interrupt() == 0
+    still_running = {name: pid for name, pid in children.items() if pid_alive(pid)}
+    assert still_running == {}
+    for name, pid in children.items():
+        assert f"stopped {name} (pid {pid})" in dev.output()

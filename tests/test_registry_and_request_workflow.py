@@ -1,0 +1,116 @@
+"""The Registry and RequestWorkflow on a real Temporal dev server, with the
+real Tron and Runner workers running in this process."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope
+from funcatron_wf.engine.registry_client import (
+    RegistrationRefused,
+    ensure_registry,
+    read_registry,
+    register_func,
+)
+from funcatron_wf.engine.request_workflow import RequestWorkflow
+from funcatron_wf.engine.routing import RegisteredFunc, Route
+from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.runner import runner_workers
+from funcatron_wf.workers.tron import tron_worker
+
+
+@pytest.fixture(scope="module")
+async def tron_queue(temporal_server) -> AsyncIterator[str]:
+    client = await Client.connect(temporal_server.address)
+    queue = f"tron-{uuid.uuid4()}"
+    async with tron_worker(client, task_queue=queue):
+        await ensure_registry(client, task_queue=queue)
+        yield queue
+
+
+def unique_func(host: str, name: str | None = None) -> RegisteredFunc:
+    name = name or f"f{uuid.uuid4().hex[:8]}"
+    return RegisteredFunc(
+        name=name,
+        sha=uuid.uuid4().hex * 2,
+        task_queue=f"q.{name}",
+        routes=[Route(host, "/v1", "GET", "/things/{id}", "things.get")],
+    )
+
+
+async def test_register_then_read(temporal_client: Client, tron_queue: str) -> None:
+    func = unique_func(f"{uuid.uuid4().hex}.local")
+    before = await read_registry(temporal_client)
+    after = await register_func(temporal_client, func)
+    assert after.generation == before.generation + 1
+    assert func in (await read_registry(temporal_client)).funcs
+
+
+async def test_conflicting_route_is_refused_and_nothing_changes(
+    temporal_client: Client, tron_queue: str
+) -> None:
+    host = f"{uuid.uuid4().hex}.local"
+    first = unique_func(host)
+    await register_func(temporal_client, first)
+    before = await read_registry(temporal_client)
+    with pytest.raises(RegistrationRefused) as caught:
+        await register_func(temporal_client, unique_func(host))
+    assert f"GET {host}/v1/things/{{id}} is already served by Func {first.name!r}" in str(
+        caught.value
+    )
+    assert await read_registry(temporal_client) == before
+
+
+async def test_reregistering_a_name_replaces_its_version(
+    temporal_client: Client, tron_queue: str
+) -> None:
+    host = f"{uuid.uuid4().hex}.local"
+    old = unique_func(host)
+    new = unique_func(host, name=old.name)
+    await register_func(temporal_client, old)
+    snapshot = await register_func(temporal_client, new)
+    assert [f.sha for f in snapshot.funcs if f.name == old.name] == [new.sha]
+
+
+async def test_a_func_registered_after_the_tron_started_routes_at_once(
+    temporal_client: Client, tron_queue: str, tmp_path: Path
+) -> None:
+    host = f"{uuid.uuid4().hex}.local"
+    folder = tmp_path / "late"
+    folder.mkdir()
+    (folder / "openapi.yaml").write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+        f"servers: [{{url: 'http://{host}/'}}]\n"
+        "paths:\n  /echo/{word}:\n    get:\n      operationId: late_ops.echo\n"
+        "      parameters: [{name: word, in: path, required: true, schema: {type: string}}]\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    (folder / "late_ops.py").write_text("def echo(word):\n    return {'echo': word}\n")
+    func_folder = FuncFolder.load(folder)
+
+    request = RequestEnvelope(
+        request_id=uuid.uuid4().hex, source="test", host=host, method="GET", path="/echo/hi"
+    )
+    missing = await temporal_client.execute_workflow(
+        RequestWorkflow.run, request, id=request.request_id, task_queue=tron_queue
+    )
+    assert missing.status == 404
+
+    await register_func(temporal_client, func_folder.registration())
+    with ThreadPoolExecutor(2) as executor:
+        (worker,) = runner_workers(temporal_client, [func_folder], executor)
+        async with worker:
+            request.request_id = uuid.uuid4().hex
+            found: ResponseEnvelope = await temporal_client.execute_workflow(
+                RequestWorkflow.run, request, id=request.request_id, task_queue=tron_queue
+            )
+    assert found.status == 200
+    assert json.loads(found.body.data) == {"echo": "hi"}
+    assert (found.func.name, found.func.sha) == ("late", func_folder.sha)

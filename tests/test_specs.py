@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from funcatron_wf.engine.errors import SpecError
+from funcatron_wf.engine.routing import Route
+from funcatron_wf.engine.specs import find_spec_file, load_spec
+from tests.conftest import EXAMPLES
+
+
+def test_swagger2_routes_use_host_and_base_path() -> None:
+    spec = load_spec(EXAMPLES / "hello" / "swagger.yaml")
+    assert spec.is_swagger2
+    assert Route("hello.local", "/v1", "GET", "/greet/{name}", "greetings.greet") in spec.routes()
+
+
+def test_openapi3_routes_use_servers_url() -> None:
+    spec = load_spec(EXAMPLES / "petstore" / "openapi.yaml")
+    assert {(r.host, r.base_path, r.method, r.path_template) for r in spec.routes()} == {
+        ("pets.local", "/api", "GET", "/pets"),
+        ("pets.local", "/api", "POST", "/pets"),
+        ("pets.local", "/api", "GET", "/pets/{petId}"),
+    }
+
+
+def test_openapi31_relative_server_with_variables(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text(
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+        "servers: [{url: '/{stage}/api', variables: {stage: {default: prod}}}]\n"
+        "paths:\n  /x:\n    get:\n      operationId: m.f\n      responses: {'200': {description: ok}}\n"
+    )
+    assert load_spec(path).routes() == [Route("", "/prod/api", "GET", "/x", "m.f")]
+
+
+def test_invalid_spec_names_the_file_and_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text(
+        "openapi: 3.0.3\ninfo: {title: t}\npaths:\n  /x:\n    get: {operationId: m.f}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert "'version' is a required property" in message
+    assert "'responses' is a required property" in message
+
+
+def test_unparseable_yaml_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text("openapi: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(path)
+
+
+def test_document_without_version_field(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.json"
+    path.write_text('{"info": {}}')
+    with pytest.raises(SpecError, match="which OpenAPI version"):
+        load_spec(path)
+
+
+def test_missing_operation_id_names_method_and_path(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+        "paths:\n  /x:\n    post:\n      responses: {'200': {description: ok}}\n"
+    )
+    with pytest.raises(SpecError, match=r"POST /x has no operationId"):
+        load_spec(path).routes()
+
+
+def test_missing_spec_file_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no OpenAPI file found") as caught:
+        find_spec_file(tmp_path)
+    assert str(tmp_path) in str(caught.value)
