@@ -29,7 +29,7 @@ from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.routing import FuncSettings
 from funcatron_wf.engine.settings import Settings
-from funcatron_wf.engine.temporal_client import connect
+from funcatron_wf.engine.temporal_client import connect, connect_when_ready
 from funcatron_wf.sources.http_front import check_nginx_installed, nginx_front
 from funcatron_wf.workers.func_folder import FuncFolder
 
@@ -99,16 +99,18 @@ class DevStack:
                     namespace=settings.namespace,
                 )
             )
-            wait_until(
-                lambda: (
-                    port_accepts("127.0.0.1", settings.temporal_port)
-                    and port_accepts("127.0.0.1", settings.temporal_http_port)
-                ),
-                process=temporal,
-                what="listening",
-                timeout=60,
+            client = await connect_when_ready(
+                settings.temporal_address,
+                settings.namespace,
+                still_starting=lambda: temporal.exit_code() is None,
             )
-        client = await connect(settings.temporal_address, settings.namespace)
+            wait_until(
+                lambda: port_accepts("127.0.0.1", settings.temporal_http_port),
+                process=temporal,
+                what="its HTTP API listening",
+            )
+        else:
+            client = await connect(settings.temporal_address, settings.namespace)
         self._start_worker("tron")
         for folder in self.folders:
             await register_func(client, folder.registration(FuncSettings(dev_mode=True)))

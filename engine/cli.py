@@ -7,6 +7,8 @@ import asyncio
 import functools
 import json
 import logging
+import os
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,20 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(coroutine)
     except FuncatronError as err:
         raise click.ClickException(str(err)) from err
+
+
+def _exit_without_teardown(code: int) -> None:
+    """End a command that used a Temporal client, once its work is done.
+
+    The SDK's Rust threads can outlive CPython's finalization and crash the
+    process (SIGABRT/SIGSEGV) after it has printed its answer, turning a
+    success into a failed exit code (temporalio/sdk-python#300, seen here in
+    about one run in eight). So we flush everything and skip the teardown.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def temporal_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,6 +96,7 @@ def dev(folders: tuple[Path, ...], **flags: Any) -> None:
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     settings = _settings(**flags)
     _run(run_dev(settings, list(folders), say=lambda line: click.echo(line)))
+    _exit_without_teardown(0)
 
 
 @main.command()
@@ -126,7 +143,7 @@ def invoke(
         click.echo(
             raw.decode("utf-8", errors="replace") if response.body.encoding != "base64" else raw
         )
-    raise SystemExit(0 if response.status < 400 else 1)
+    _exit_without_teardown(0 if response.status < 400 else 1)
 
 
 @main.command()
@@ -147,6 +164,7 @@ def tron(ready_file: Path | None, **flags: Any) -> None:
         await run_tron(client, ready_file=ready_file)
 
     _run(serve())
+    _exit_without_teardown(0)
 
 
 @main.command()
@@ -170,3 +188,4 @@ def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> 
         await run_runner(client, loaded, ready_file=ready_file)
 
     _run(serve())
+    _exit_without_teardown(0)

@@ -14,6 +14,9 @@ from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_unt
 from funcatron_wf.deploy.temporal_dev import dev_server
 
 REPO = Path(__file__).resolve().parents[1]
+# Besides "default": for tests that run a whole stack against the session
+# server, so its Registry does not meet the one the in-process tests use.
+STACK_NAMESPACE = "funcatron-stack-test"
 EXAMPLES = REPO / "examples"
 
 
@@ -36,7 +39,11 @@ def temporal_server() -> Iterator[TemporalServer]:
     port, ui_port, http_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="funcatron-test-temporal-") as runtime_dir:
         process = dev_server(
-            port=port, ui_port=ui_port, http_port=http_port, runtime_dir=Path(runtime_dir)
+            port=port,
+            ui_port=ui_port,
+            http_port=http_port,
+            runtime_dir=Path(runtime_dir),
+            namespace=STACK_NAMESPACE,
         ).start()
         try:
             wait_until(

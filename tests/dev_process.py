@@ -16,15 +16,17 @@ FUNCATRON = str(Path(sys.executable).parent / "funcatron-wf")
 
 
 class DevProcess:
-    def __init__(self, folders: list[Path], log_path: Path) -> None:
+    def __init__(
+        self, folders: list[Path], log_path: Path, *, external_temporal: list[str] | None = None
+    ) -> None:
+        """With ``external_temporal`` (the --temporal flags), no server is embedded."""
         self.port = free_port()
         self.temporal_port = free_port()
         self.temporal_ui_port = free_port()
         self.temporal_http_port = free_port()
         self.log_path = log_path
-        argv = [
-            FUNCATRON, "dev", *map(str, folders),
-            "--port", str(self.port),
+        argv = [FUNCATRON, "dev", *map(str, folders), "--port", str(self.port)]
+        argv += external_temporal or [
             "--temporal-port", str(self.temporal_port),
             "--temporal-ui-port", str(self.temporal_ui_port),
             "--temporal-http-port", str(self.temporal_http_port),

@@ -122,25 +122,29 @@ def test_temporal_http_api_is_not_reachable_from_the_public_listener(http: httpx
 
 
 def run_invoke(dev: DevProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    done = subprocess.run(
         [FUNCATRON, "invoke", *args, "--temporal", dev.temporal_address],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+    print(
+        f"invoke {args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    )  # shown on failure
+    return done
 
 
 def test_invoke_runs_a_request_without_nginx(dev: DevProcess) -> None:
     done = run_invoke(dev, "GET", "/v1/greet/Bob", "--host", "hello.local")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0
     assert done.stdout.startswith("HTTP 200\n")
     assert done.stdout.rstrip().endswith('{"greeting": "Hello, Bob"}')
 
 
 def test_invoke_with_json_data(dev: DevProcess) -> None:
     done = run_invoke(dev, "POST", "/api/pets", "--host", "pets.local", "--data", '{"name": "Tom"}')
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0
     assert done.stdout.startswith("HTTP 201\n")
     assert json.loads(done.stdout.strip().splitlines()[-1])["name"] == "Tom"
 
