@@ -7,7 +7,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := nginx libnginx-mod-http-lua lua-cjson
+APT_PACKAGES := nginx libnginx-mod-http-lua lua-cjson nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
@@ -23,11 +23,11 @@ lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-deps: system-deps $(VENV)/.installed
+deps: system-deps $(VENV)/.installed node_modules/.installed
 
 system-deps:
 	@if [ -x /usr/sbin/nginx ] && [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] \
-	    && [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ]; then :; else \
+	    && [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] && command -v npm >/dev/null; then :; else \
 	  echo "installing $(APT_PACKAGES) with apt-get"; \
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
@@ -39,5 +39,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# swagger2openapi converts Swagger 2.0 specs so openapi-core validates them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules build *.egg-info .pytest_cache .ruff_cache

@@ -113,7 +113,9 @@ class DevStack:
             client = await connect(settings.temporal_address, settings.namespace)
         self._start_worker("tron")
         for folder in self.folders:
-            await register_func(client, folder.registration(FuncSettings(dev_mode=True)))
+            await register_func(
+                client, folder.registration(FuncSettings(dev_mode=True, validate_responses=True))
+            )
         self._start_worker("runner", *(str(folder.path) for folder in self.folders))
         front = self._start(nginx_front(settings, self.runtime_dir))
         wait_until(

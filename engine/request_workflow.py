@@ -1,39 +1,69 @@
 """RequestWorkflow: one request, from routing to the response envelope.
 
-1. route with a local activity on the Tron's registry snapshot (recorded in
-   history, so replay never re-routes);
+1. route and validate with one local activity on the Tron's registry
+   snapshot (recorded in history, so replay never re-routes); a request that
+   matches no route or breaks its operation's schema is answered here;
 2. run the operation as an activity named by its operationId on the Func's
-   task queue;
-3. return the response envelope. Every failure becomes a problem+json reply
-   carrying the request id; the workflow itself does not fail on a Func's
-   error, so sources always get an answer to write.
+   task queue, with the operation's timeout and retry policy;
+3. answer. The front reads the answer through the ``response`` update: the
+   final response, or for a no-reply request (``x-funcatron-reply: false``
+   or ``Prefer: respond-async``) a 202 as soon as routing is done, while the
+   workflow runs on; its result is then the final response, which the status
+   URL serves. Every failure is a problem+json reply with the request id; the
+   workflow itself does not fail on a Func's error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.envelopes import (
+        Body,
         FuncRef,
         RequestEnvelope,
         ResponseEnvelope,
         problem_response,
     )
     from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE
-    from funcatron_wf.engine.routing import FuncSettings, RouteMatch
+    from funcatron_wf.engine.routing import FuncSettings, OperationPolicy
 
 ROUTE_ACTIVITY = "funcatron.route"
 ROUTE_TIMEOUT = timedelta(seconds=10)
-OPERATION_TIMEOUT = timedelta(seconds=30)
-# A Func's own exceptions come back as 500 replies, not activity failures, so
-# retries here only cover a lost or crashed Runner.
-OPERATION_RETRY = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["OperationNotFound"])
+# A Runner that stops heartbeating this long is taken for lost: its task is
+# retried on another Runner.
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operations
+STATUS_PATH = "/_funcatron/requests/"
+
+
+@dataclass
+class FuncTarget:
+    """Where an operation runs: the Func version's task queue, and its settings."""
+
+    name: str
+    sha: str
+    task_queue: str
+    settings: FuncSettings = field(default_factory=FuncSettings)
+
+
+@dataclass
+class RouteDecision:
+    """The routing activity's result: an answer (``error``) or what to run."""
+
+    error: ResponseEnvelope | None = None
+    target: FuncTarget | None = None
+    operation_id: str = ""
+    operation_path: str = ""  # the request path below the base path
+    policy: OperationPolicy = field(default_factory=OperationPolicy)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    form_body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -42,71 +72,113 @@ class FuncCall:
 
     request: RequestEnvelope
     func: FuncRef
-    path_params: dict[str, str] = field(default_factory=dict)
+    operation_path: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    form_body: dict[str, Any] | None = None
     settings: FuncSettings = field(default_factory=FuncSettings)
+    retry_on_error: bool = False
+
+
+def accepted_response(request: RequestEnvelope) -> ResponseEnvelope:
+    status_url = STATUS_PATH + request.request_id
+    return ResponseEnvelope(
+        status=202,
+        request_id=request.request_id,
+        headers={"content-type": "application/json", "location": status_url},
+        body=Body.from_json(
+            {"request_id": request.request_id, "state": "accepted", "status_url": status_url}
+        ),
+    )
 
 
 @workflow.defn(name=REQUEST_WORKFLOW_TYPE)
 class RequestWorkflow:
+    def __init__(self) -> None:
+        self._response: ResponseEnvelope | None = None
+
+    @workflow.update
+    async def response(self) -> ResponseEnvelope:
+        """The answer for the client: final, or 202 for a no-reply request."""
+        await workflow.wait_condition(lambda: self._response is not None)
+        assert self._response is not None
+        return self._response
+
     @workflow.run
     async def run(self, request: RequestEnvelope) -> ResponseEnvelope:
-        match = await workflow.execute_local_activity(
+        decision = await workflow.execute_local_activity(
             ROUTE_ACTIVITY,
             request,
-            result_type=RouteMatch,
+            result_type=RouteDecision,
             start_to_close_timeout=ROUTE_TIMEOUT,
         )
-        if match.func is None:
-            return _no_route(request, match)
-        func_ref = FuncRef(name=match.func.name, sha=match.func.sha, operation=match.operation_id)
+        if decision.error is not None or decision.target is None:
+            final = decision.error or problem_response(request.request_id, 500, "No route decision")
+        else:
+            if not (request.reply and decision.policy.reply):
+                self._response = accepted_response(request)
+                self._response.headers["preference-applied"] = "respond-async"
+            final = await self._run_operation(request, decision, decision.target)
+        if self._response is None:
+            self._response = final
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return final
+
+    async def _run_operation(
+        self, request: RequestEnvelope, decision: RouteDecision, target: FuncTarget
+    ) -> ResponseEnvelope:
+        policy = decision.policy
+        func_ref = FuncRef(name=target.name, sha=target.sha, operation=decision.operation_id)
         call = FuncCall(
             request=request,
             func=func_ref,
-            path_params=match.path_params,
-            settings=match.func.settings,
+            operation_path=decision.operation_path,
+            parameters=decision.parameters,
+            form_body=decision.form_body,
+            settings=target.settings,
+            retry_on_error=policy.retry_attempts > 0,
         )
+        timeout = timedelta(seconds=policy.timeout)
         try:
             return await workflow.execute_activity(
-                match.operation_id,
+                decision.operation_id,
                 call,
                 result_type=ResponseEnvelope,
-                task_queue=match.func.task_queue,
-                start_to_close_timeout=OPERATION_TIMEOUT,
-                schedule_to_close_timeout=OPERATION_TIMEOUT * 2,
-                retry_policy=OPERATION_RETRY,
+                task_queue=target.task_queue,
+                start_to_close_timeout=timeout,
+                # The whole budget, retries on a lost Runner included: then 504.
+                schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=100),
+                    maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
+                    non_retryable_error_types=["OperationNotFound"],
+                ),
             )
         except ActivityError as err:
-            if isinstance(err.cause, TimeoutError):
+            cause = err.cause
+            if isinstance(cause, TimeoutError):
                 return problem_response(
                     request.request_id,
                     504,
-                    "Operation timed out",
-                    f"{match.operation_id} did not answer in time",
+                    "Gateway Timeout",
+                    f"{decision.operation_id} did not answer within {policy.timeout:g} s",
                     func=func_ref,
                 )
-            workflow.logger.warning("operation %s failed: %s", match.operation_id, err.cause)
+            if isinstance(cause, ApplicationError) and cause.type == FUNC_ERROR:
+                details = cause.details[0] if cause.details else {}
+                return problem_response(
+                    request.request_id,
+                    500,
+                    "Internal Server Error",
+                    f"{cause.message} (after {policy.retry_attempts} attempts)",
+                    func=func_ref,
+                    extra=details if isinstance(details, dict) else None,
+                )
+            workflow.logger.warning("operation %s failed: %s", decision.operation_id, cause)
             return problem_response(
                 request.request_id,
                 500,
-                "Operation failed",
-                f"{match.operation_id} could not be run",
+                "Internal Server Error",
+                f"{decision.operation_id} could not be run",
                 func=func_ref,
             )
-
-
-def _no_route(request: RequestEnvelope, match: RouteMatch) -> ResponseEnvelope:
-    if match.allowed_methods:
-        response = problem_response(
-            request.request_id,
-            405,
-            "Method Not Allowed",
-            f"{request.method} is not allowed on {request.path}",
-        )
-        response.headers["allow"] = ", ".join(match.allowed_methods)
-        return response
-    return problem_response(
-        request.request_id,
-        404,
-        "Not Found",
-        f"no Func serves {request.method} {request.path} on host {request.host!r}",
-    )

@@ -11,9 +11,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 _TEMPLATE_PARAM = re.compile(r"\{([^{}/]+)\}")
+
+
+DEFAULT_OPERATION_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class OperationPolicy:
+    """How an operation runs, from its ``x-funcatron-*`` extensions."""
+
+    timeout: float = DEFAULT_OPERATION_TIMEOUT  # seconds; then 504
+    reply: bool = True  # False: answer 202 at once, run to completion anyway
+    retry_attempts: int = 0  # >0: the Func's own exceptions are retried (idempotent ops)
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class Route:
     method: str
     path_template: str
     operation_id: str
+    policy: OperationPolicy = field(default_factory=OperationPolicy)
 
 
 @dataclass
@@ -32,6 +46,7 @@ class FuncSettings:
     """Per-Func settings; routing copies them into each call, so Runners never poll."""
 
     dev_mode: bool = False  # tracebacks in 500 replies
+    validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
 
 
 @dataclass
@@ -43,18 +58,23 @@ class RegisteredFunc:
     task_queue: str
     routes: list[Route] = field(default_factory=list)
     settings: FuncSettings = field(default_factory=FuncSettings)
+    openapi: dict[str, Any] = field(default_factory=dict)  # OpenAPI 3 form, for validation
 
 
 @dataclass
 class RouteMatch:
-    """What routing decided. ``func`` is None when nothing matched: then
+    """What matching found. ``func`` is None when nothing matched: then
     ``allowed_methods`` is empty (404) or lists the methods the path has (405)."""
 
     func: RegisteredFunc | None = None
-    operation_id: str = ""
-    path_template: str = ""
+    route: Route | None = None
     path_params: dict[str, str] = field(default_factory=dict)
+    operation_path: str = ""  # the request path below the route's base path
     allowed_methods: list[str] = field(default_factory=list)
+
+    @property
+    def operation_id(self) -> str:
+        return self.route.operation_id if self.route else ""
 
 
 @dataclass(frozen=True)
@@ -125,8 +145,8 @@ class RouteTable:
                 continue
             return RouteMatch(
                 func=candidate.func,
-                operation_id=route.operation_id,
-                path_template=route.path_template,
+                route=route,
+                operation_path=rest,
                 path_params={
                     name: unquote(value)
                     for name, value in zip(candidate.param_names, found.groups(), strict=True)

@@ -1,5 +1,5 @@
 """Reading a Func folder's OpenAPI file (Swagger 2.0, OpenAPI 3.0/3.1) and
-turning its operations into routes.
+turning its operations into routes, each with its ``x-funcatron-*`` policy.
 
 Validation is openapi-spec-validator's; every problem it finds is reported
 at once, with the file and the place in it.
@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 import yaml
 from openapi_spec_validator.shortcuts import get_validator_cls
 from openapi_spec_validator.validation.exceptions import ValidatorDetectError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from funcatron_wf.engine.errors import SpecError
-from funcatron_wf.engine.routing import Route
+from funcatron_wf.engine.routing import DEFAULT_OPERATION_TIMEOUT, OperationPolicy, Route
+from funcatron_wf.engine.spec_conversion import swagger2_to_openapi3
 
 SPEC_FILE_NAMES = (
     "openapi.yaml",
@@ -28,15 +30,46 @@ SPEC_FILE_NAMES = (
     "swagger.yml",
     "swagger.json",
 )
+DEFAULT_RETRY_ATTEMPTS = 3
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class _OperationExtensions(BaseModel):
+    """The ``x-funcatron-*`` extensions an operation may carry."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    timeout: float = Field(DEFAULT_OPERATION_TIMEOUT, gt=0, alias="x-funcatron-timeout")
+    reply: bool = Field(True, alias="x-funcatron-reply")
+    retry: bool | int = Field(False, alias="x-funcatron-retry")
+
+    def policy(self) -> OperationPolicy:
+        if isinstance(self.retry, bool):
+            attempts = DEFAULT_RETRY_ATTEMPTS if self.retry else 0
+        else:
+            attempts = self.retry
+        return OperationPolicy(timeout=self.timeout, reply=self.reply, retry_attempts=attempts)
+
+
+def operation_policy(operation: dict[str, Any], *, source: str, where: str) -> OperationPolicy:
+    try:
+        extensions = _OperationExtensions.model_validate(operation)
+    except ValidationError as err:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in err.errors())
+        raise SpecError(source, f"{where}: {problems}") from err
+    if extensions.retry is not True and extensions.retry is not False and extensions.retry < 1:
+        raise SpecError(source, f"{where}: x-funcatron-retry must be true, false or a count >= 1")
+    return extensions.policy()
 
 
 @dataclass(frozen=True)
 class Spec:
-    """A validated OpenAPI document and where it came from."""
+    """A validated OpenAPI document as written (``document``) and its OpenAPI 3
+    form (``openapi``: the same document, or Swagger 2.0 converted)."""
 
     path: Path
     document: dict[str, Any]
+    openapi: dict[str, Any]
 
     @property
     def is_swagger2(self) -> bool:
@@ -46,16 +79,17 @@ class Spec:
         """Every (routing key, method, path template) -> operationId of this spec."""
         routes = []
         for host, base_path in self._routing_keys():
-            for template, path_item in (self.document.get("paths") or {}).items():
+            for template, path_item in (self.openapi.get("paths") or {}).items():
                 for method in HTTP_METHODS:
                     operation = path_item.get(method)
                     if operation is None:
                         continue
+                    where = f"{method.upper()} {template}"
                     operation_id = operation.get("operationId")
                     if not operation_id:
                         raise SpecError(
                             str(self.path),
-                            f"{method.upper()} {template} has no operationId; "
+                            f"{where} has no operationId; "
                             "give it one naming the function (module.function)",
                         )
                     routes.append(
@@ -65,16 +99,14 @@ class Spec:
                             method=method.upper(),
                             path_template=template,
                             operation_id=operation_id,
+                            policy=operation_policy(operation, source=str(self.path), where=where),
                         )
                     )
         return routes
 
     def _routing_keys(self) -> list[tuple[str, str]]:
-        if self.is_swagger2:
-            host = urlsplit("//" + self.document.get("host", "")).hostname or ""
-            return [(host, normalize_base_path(self.document.get("basePath", "")))]
         keys = []
-        for server in self.document.get("servers") or [{"url": "/"}]:
+        for server in self.openapi.get("servers") or [{"url": "/"}]:
             url = server["url"]
             for name, variable in (server.get("variables") or {}).items():
                 url = url.replace("{" + name + "}", str(variable.get("default", "")))
@@ -127,4 +159,7 @@ def load_spec(path: Path) -> Spec:
     ]
     if problems:
         raise SpecError(str(path), "invalid OpenAPI document: " + "; ".join(problems))
-    return Spec(path=path, document=document)
+    openapi = (
+        swagger2_to_openapi3(document, source=str(path)) if "swagger" in document else document
+    )
+    return Spec(path=path, document=document, openapi=openapi)

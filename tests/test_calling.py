@@ -13,13 +13,13 @@ from funcatron_wf.workers.calling import call_operation
 EXECUTOR = ThreadPoolExecutor(2)
 
 
-def make_call(body: Body | None = None, dev_mode: bool = False, **path_params: str) -> FuncCall:
+def make_call(body: Body | None = None, dev_mode: bool = False, **parameters) -> FuncCall:
     return FuncCall(
         request=RequestEnvelope(
             request_id="a" * 32, source="test", host="h", method="GET", path="/", body=body
         ),
         func=FuncRef(name="f", sha="b" * 64, operation="m.op"),
-        path_params=path_params,
+        parameters=parameters,
         settings=FuncSettings(dev_mode=dev_mode),
     )
 

@@ -1,13 +1,18 @@
 """The Python calling convention (Connexion's, so users already know it).
 
-Arguments: path parameters by name (``pet-id`` also as ``pet_id``), the
-request body as ``body`` (parsed JSON, text or bytes), the whole envelope as
+Arguments: path, query, header and cookie parameters by name, typed by their
+schema (a name that is not an identifier, such as ``X-Trace`` or ``pet-id``,
+also arrives as ``x_trace`` / ``pet_id``); the request body as ``body``
+(parsed JSON, a dict for forms, text, or bytes); the whole envelope as
 ``request`` for a function that declares it. Returns: dict/list -> 200 JSON,
-str -> text, bytes -> octet-stream, None -> 204, ``(body, status)`` or
-``(body, status, headers)`` set the rest.
+str -> text, bytes -> octet-stream, None -> 204, ``(body, status[,
+headers])``, or a ``Response``. ``raise HTTPError(status, detail)`` answers
+that status.
 
-A function that raises gets a 500 reply carrying the request id; the
-traceback goes to the log, and into the reply only in dev mode.
+Any other exception gets a 500 reply carrying the request id; the traceback
+goes to the log, and into the reply only in dev mode. For an operation marked
+``x-funcatron-retry`` the exception is raised to Temporal instead, which
+retries the call.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ import functools
 import inspect
 import json
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from temporalio.exceptions import ApplicationError
+
 from funcatron_wf.engine.envelopes import Body, RequestEnvelope, ResponseEnvelope, problem_response
-from funcatron_wf.engine.request_workflow import FuncCall
+from funcatron_wf.engine.request_workflow import FUNC_ERROR, FuncCall
+from funcatron_wf.engine.responses import HTTPError, Response
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +55,38 @@ def decode_body(body: Body | None) -> Any:
     return body.raw()
 
 
+def _python_names(name: str) -> set[str]:
+    identifier = re.sub(r"\W", "_", name)
+    return {name, identifier, identifier.lower()}
+
+
 def build_arguments(function: Callable[..., Any], call: FuncCall) -> dict[str, Any]:
     """Keyword arguments for ``function``: only those it declares, unless it takes **kwargs."""
     available: dict[str, Any] = {}
-    for name, value in call.path_params.items():
-        available[name] = value
-        available.setdefault(name.replace("-", "_"), value)
-    if call.request.body is not None:
+    for name, value in call.parameters.items():
+        for python_name in _python_names(name):
+            available.setdefault(python_name, value)
+    if call.form_body is not None:
+        available["body"] = call.form_body
+    elif call.request.body is not None:
         available["body"] = decode_body(call.request.body)
-    available["request"] = call.request
     parameters = inspect.signature(function).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return {k: v for k, v in available.items() if k != "request" or "request" in parameters}
+        chosen = {name: value for name, value in available.items() if name.isidentifier()}
+        if "request" in parameters:
+            chosen["request"] = call.request
+        return chosen
+    available["request"] = call.request
     return {name: available[name] for name in parameters if name in available}
 
 
 def to_response(result: Any, request: RequestEnvelope) -> ResponseEnvelope:
     """Turn whatever the function returned into a response envelope."""
+    if isinstance(result, Response):
+        headers = {name.lower(): str(value) for name, value in (result.headers or {}).items()}
+        if result.content_type:
+            headers["content-type"] = result.content_type
+        return _response_for_body(result.body, result.status, headers, request)
     status, headers = 200, {}
     if isinstance(result, tuple):
         if not 2 <= len(result) <= 3 or not isinstance(result[1], int):
@@ -88,8 +112,8 @@ def _response_for_body(
         body, media_type = Body.from_bytes(bytes(result)), "application/octet-stream"
     else:
         raise TypeError(
-            f"cannot send a {type(result).__name__} as a reply; "
-            "return a dict, list, str, bytes or a (body, status[, headers]) tuple"
+            f"cannot send a {type(result).__name__} as a reply; return a dict, list, str, "
+            "bytes, None, a Response or a (body, status[, headers]) tuple"
         )
     headers.setdefault("content-type", media_type)
     return ResponseEnvelope(
@@ -97,10 +121,26 @@ def _response_for_body(
     )
 
 
+def http_error_response(error: HTTPError, call: FuncCall) -> ResponseEnvelope:
+    response = problem_response(
+        call.request.request_id, error.status, error.title, error.detail, func=call.func
+    )
+    response.headers.update({name.lower(): value for name, value in error.headers.items()})
+    return response
+
+
+ReplyCheck = Callable[[FuncCall, ResponseEnvelope], ResponseEnvelope]
+
+
 async def call_operation(
-    function: Callable[..., Any], call: FuncCall, executor: Executor
+    function: Callable[..., Any],
+    call: FuncCall,
+    executor: Executor,
+    check_reply: ReplyCheck | None = None,
 ) -> ResponseEnvelope:
-    """Call one operation and always come back with a response envelope."""
+    """Call one operation and come back with a response envelope (or, for a
+    retryable operation whose Func raised, an ApplicationError to retry).
+    ``check_reply`` sees only what the function returned, not error replies."""
     request = call.request
     try:
         arguments = build_arguments(function, call)
@@ -115,6 +155,10 @@ async def call_operation(
                 executor, functools.partial(context.run, function, **arguments)
             )
         response = to_response(result, request)
+        if check_reply is not None:
+            response = check_reply(call, response)
+    except HTTPError as err:
+        return http_error_response(err, call)
     except Exception as err:  # a Func's failure must never take the worker down
         logger.exception(
             "request %s: %s (Func %s@%s) raised",
@@ -124,13 +168,11 @@ async def call_operation(
             call.func.sha[:12],
         )
         extra = {"traceback": traceback.format_exc()} if call.settings.dev_mode else None
+        detail = f"{call.func.operation} raised {type(err).__name__}"
+        if call.retry_on_error:
+            raise ApplicationError(detail, extra or {}, type=FUNC_ERROR) from err
         return problem_response(
-            request.request_id,
-            500,
-            "Internal Server Error",
-            f"{call.func.operation} raised {type(err).__name__}",
-            func=call.func,
-            extra=extra,
+            request.request_id, 500, "Internal Server Error", detail, func=call.func, extra=extra
         )
     response.func = call.func
     return response

@@ -74,6 +74,7 @@ class FuncFolder:
             task_queue=self.task_queue,
             routes=list(self.routes),
             settings=settings or FuncSettings(),
+            openapi=self.spec.openapi,
         )
 
     def resolve_operations(self) -> dict[str, Callable[..., Any]]:

@@ -8,6 +8,8 @@ registration of their own.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -19,18 +21,66 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from funcatron_wf.engine.envelopes import ResponseEnvelope
+from funcatron_wf.engine.envelopes import ResponseEnvelope, problem_response
 from funcatron_wf.engine.request_workflow import FuncCall
-from funcatron_wf.workers.calling import call_operation
+from funcatron_wf.engine.validation import OperationValidator, response_violations
+from funcatron_wf.workers.calling import ReplyCheck, call_operation
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
+logger = logging.getLogger(__name__)
+
 MAX_CONCURRENT_CALLS = 64
+
+
+HEARTBEAT_EVERY = 1.0  # seconds; well inside the workflow's HEARTBEAT_TIMEOUT
+
+
+async def _heartbeat_forever() -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY)
+
+
+def reply_checker(validator: OperationValidator) -> ReplyCheck:
+    def checked_response(call: FuncCall, response: ResponseEnvelope) -> ResponseEnvelope:
+        """With ``validate_responses`` on, a reply that breaks its schema becomes a 500."""
+        if not call.settings.validate_responses:
+            return response
+        return _checked(validator, call, response)
+
+    return checked_response
+
+
+def _checked(
+    validator: OperationValidator, call: FuncCall, response: ResponseEnvelope
+) -> ResponseEnvelope:
+    problems = response_violations(validator, call.request, call.operation_path, response)
+    if not problems:
+        return response
+    logger.error(
+        "request %s: %s replied %s, which breaks its OpenAPI responses: %s",
+        call.request.request_id,
+        call.func.operation,
+        response.status,
+        "; ".join(problems),
+    )
+    extra = {"violations": problems} if call.settings.dev_mode else None
+    return problem_response(
+        call.request.request_id,
+        500,
+        "Internal Server Error",
+        f"the reply of {call.func.operation} does not match its OpenAPI responses",
+        func=call.func,
+        extra=extra,
+    )
 
 
 def operation_activity(
     folder: FuncFolder, operations: dict[str, Callable[..., Any]], executor: Executor
 ) -> Callable[..., Any]:
+    check_reply = reply_checker(OperationValidator(folder.spec.openapi))
+
     @activity.defn(dynamic=True)
     async def run_operation(args: Sequence[RawValue]) -> ResponseEnvelope:
         operation_id = activity.info().activity_type
@@ -42,7 +92,13 @@ def operation_activity(
                 non_retryable=True,
             )
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
-        return await call_operation(function, call, executor)
+        # Heartbeats tell Temporal this Runner is alive; if it dies, the task
+        # is retried on another one after the heartbeat timeout.
+        heartbeat = asyncio.create_task(_heartbeat_forever())
+        try:
+            return await call_operation(function, call, executor, check_reply)
+        finally:
+            heartbeat.cancel()
 
     return run_operation
 

@@ -1,5 +1,6 @@
 """The Tron worker: runs RequestWorkflow and the Registry, and answers the
-routing local activity from a cached snapshot of the Registry.
+routing local activity (match, then validate with openapi-core) from a
+cached snapshot of the Registry.
 
 The cache is refreshed when it is older than ``max_age`` and on every miss,
 so a route registered before a request began always answers. Concurrent
@@ -19,12 +20,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from funcatron_wf.engine.envelopes import RequestEnvelope
+from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope, problem_response
 from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import ensure_registry, read_registry
-from funcatron_wf.engine.request_workflow import ROUTE_ACTIVITY, RequestWorkflow
-from funcatron_wf.engine.routing import RouteMatch, RouteTable
+from funcatron_wf.engine.request_workflow import (
+    ROUTE_ACTIVITY,
+    FuncTarget,
+    RequestWorkflow,
+    RouteDecision,
+)
+from funcatron_wf.engine.routing import RegisteredFunc, RouteMatch, RouteTable
+from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
 
@@ -36,6 +43,7 @@ class RouteCache:
         self._generation = -1
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._validators: dict[str, OperationValidator] = {}
 
     async def _refresh(self) -> None:
         asked_at = time.monotonic()
@@ -54,15 +62,85 @@ class RouteCache:
                 self._generation = snapshot.generation
             self._loaded_at = started_at
 
+    def _match(self, request: RequestEnvelope) -> RouteMatch:
+        return self._table.match(request.host, request.method, request.path)
+
+    def _validator(self, func: RegisteredFunc) -> OperationValidator:
+        validator = self._validators.get(func.sha)
+        if validator is None:
+            validator = self._validators[func.sha] = OperationValidator(func.openapi)
+        return validator
+
     @activity.defn(name=ROUTE_ACTIVITY)
-    async def route(self, request: RequestEnvelope) -> RouteMatch:
+    async def route(self, request: RequestEnvelope) -> RouteDecision:
         if time.monotonic() - self._loaded_at > self._max_age:
             await self._refresh()
-        match = self._table.match(request.host, request.method, request.path)
+        match = self._match(request)
         if match.func is None:
             await self._refresh()
-            match = self._table.match(request.host, request.method, request.path)
-        return match
+            match = self._match(request)
+        if match.func is None or match.route is None:
+            return RouteDecision(error=no_route_response(request, match))
+        validated = self._validator(match.func).validate(
+            request, match.operation_path, request.body.raw() if request.body else None
+        )
+        error = invalid_request_response(request, validated)
+        if error is not None:
+            return RouteDecision(error=error)
+        func = match.func
+        return RouteDecision(
+            target=FuncTarget(
+                name=func.name, sha=func.sha, task_queue=func.task_queue, settings=func.settings
+            ),
+            operation_id=match.route.operation_id,
+            operation_path=match.operation_path,
+            policy=match.route.policy,
+            parameters=validated.parameters,
+            form_body=validated.form_body,
+        )
+
+
+def no_route_response(request: RequestEnvelope, match: RouteMatch) -> ResponseEnvelope:
+    if match.allowed_methods:
+        response = problem_response(
+            request.request_id,
+            405,
+            "Method Not Allowed",
+            f"{request.method} is not allowed on {request.path}",
+        )
+        response.headers["allow"] = ", ".join(match.allowed_methods)
+        return response
+    return problem_response(
+        request.request_id,
+        404,
+        "Not Found",
+        f"no Func serves {request.method} {request.path} on host {request.host!r}",
+    )
+
+
+def invalid_request_response(
+    request: RequestEnvelope, validated: ValidatedRequest
+) -> ResponseEnvelope | None:
+    if validated.unsupported_media_type:
+        return problem_response(
+            request.request_id, 415, "Unsupported Media Type", validated.unsupported_media_type
+        )
+    if validated.unauthorized:
+        return problem_response(
+            request.request_id,
+            401,
+            "Unauthorized",
+            "the operation's security requirements are not met",
+        )
+    if validated.violations:
+        return problem_response(
+            request.request_id,
+            400,
+            "Bad Request",
+            f"the request breaks its OpenAPI operation in {len(validated.violations)} place(s)",
+            extra={"invalid_params": validated.violations},
+        )
+    return None
 
 
 def tron_worker(client: Client, *, task_queue: str = TRON_TASK_QUEUE) -> Worker:

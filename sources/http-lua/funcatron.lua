@@ -7,10 +7,17 @@ For each request this module
      workflow id, so a request is found in the Temporal UI by its
      X-Request-Id;
   2. starts RequestWorkflow through Temporal's HTTP API (plain JSON payloads);
-  3. waits for the workflow's close event with a history long-poll, looping
-     on nextPageToken (the server answers early, with no events, whenever the
-     workflow records anything else);
+  3. asks for the answer with the workflow's `response` update, waiting for
+     it to complete: the final response, or a 202 for a no-reply request while
+     the workflow runs on. If the update cannot answer (the workflow already
+     finished, or the server's long-poll ended first) it falls back to the
+     workflow's close event, whose result is the final response; that
+     history long-poll loops on nextPageToken, because the server answers
+     early, with no events, whenever the workflow records anything else;
   4. writes the response envelope: status, headers, body, X-Request-Id.
+
+/_funcatron/requests/{id} (the status URL of a 202) answers 202 while the
+request runs, then its stored response.
 
 Temporal's HTTP API is reached only through the internal location
 /_temporal/ (a subrequest), never from the public listener.
@@ -29,6 +36,7 @@ local config = {
     workflow_type = "RequestWorkflow",
     -- how many empty long-polls (each up to ~20 s on the server) before 504
     max_polls = 10,
+    max_body_size = "?",
 }
 
 function _M.configure(options)
@@ -120,8 +128,29 @@ local function start_workflow(envelope)
     })
 end
 
--- Returns the close event, or nil and a reason.
-local function wait_for_close(request_id)
+-- The response envelope from the `response` update, or nil to fall back.
+local function request_response_update(request_id)
+    local res = ngx.location.capture(temporal_path(request_id .. "/update/response"), {
+        method = ngx.HTTP_POST,
+        body = cjson.encode({
+            waitPolicy = { lifecycleStage = "UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED" },
+            request = { meta = { updateId = "response" }, input = { name = "response" } },
+        }),
+    })
+    if res.status ~= 200 then
+        return nil
+    end
+    local reply = cjson.decode(res.body) or {}
+    local outcome = type(reply.outcome) == "table" and reply.outcome or {}
+    if type(outcome.success) == "table" and type(outcome.success[1]) == "table" then
+        return outcome.success[1]
+    end
+    return nil
+end
+
+-- Returns the close event, or nil and a reason ("timeout", "not found", or
+-- the HTTP status of a failed call).
+local function close_event(request_id)
     local args = {
         waitNewEvent = "true",
         historyEventFilterType = "HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT",
@@ -130,6 +159,9 @@ local function wait_for_close(request_id)
         local res = ngx.location.capture(temporal_path(request_id .. "/history"), {
             method = ngx.HTTP_GET, args = args,
         })
+        if res.status == 404 then
+            return nil, "not found"
+        end
         if res.status ~= 200 then
             return nil, res.status
         end
@@ -165,36 +197,7 @@ local function write_response(response, request_id)
     return ngx.exit(ngx.status)
 end
 
-function _M.handle()
-    local request_id = ngx.var.request_id
-    local envelope = {
-        request_id = request_id,
-        source = "http",
-        host = ngx.var.http_host or ngx.var.host,
-        method = ngx.req.get_method(),
-        -- the raw path: routing splits it on "/" before decoding parameters
-        path = string.match(ngx.var.request_uri, "^[^?]*"),
-        query = query_lists(),
-        headers = header_map(),
-        body = read_request_body(),
-        reply = true,
-    }
-    local started = start_workflow(envelope)
-    if started.status >= 500 then
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
-    end
-    if started.status ~= 200 then
-        ngx.log(ngx.ERR, "starting workflow ", request_id, " failed: ", started.status, " ", started.body)
-        return problem(500, "Internal Server Error", "the request could not be started", request_id)
-    end
-
-    local event, reason = wait_for_close(request_id)
-    if event == nil then
-        if reason == "timeout" then
-            return problem(504, "Gateway Timeout", "no answer in time", request_id)
-        end
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
-    end
+local function write_close_event(event, request_id)
     local completed = event.workflowExecutionCompletedEventAttributes
     if type(completed) == "table" and type(completed.result) == "table"
         and type(completed.result[1]) == "table" then
@@ -205,6 +208,82 @@ function _M.handle()
     end
     ngx.log(ngx.ERR, "request ", request_id, " ended with ", event.eventType)
     return problem(500, "Internal Server Error", "the request ended with " .. tostring(event.eventType), request_id)
+end
+
+local function prefers_async(headers)
+    local prefer = headers["prefer"]
+    return type(prefer) == "string" and string.find(string.lower(prefer), "respond-async", 1, true) ~= nil
+end
+
+function _M.handle()
+    local request_id = ngx.var.request_id
+    local headers = header_map()
+    local envelope = {
+        request_id = request_id,
+        source = "http",
+        host = ngx.var.http_host or ngx.var.host,
+        method = ngx.req.get_method(),
+        -- the raw path: routing splits it on "/" before decoding parameters
+        path = string.match(ngx.var.request_uri, "^[^?]*"),
+        query = query_lists(),
+        headers = headers,
+        body = read_request_body(),
+        reply = not prefers_async(headers),
+    }
+    local started = start_workflow(envelope)
+    if started.status >= 500 then
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    if started.status ~= 200 then
+        ngx.log(ngx.ERR, "starting workflow ", request_id, " failed: ", started.status, " ", started.body)
+        return problem(500, "Internal Server Error", "the request could not be started", request_id)
+    end
+
+    local response = request_response_update(request_id)
+    if response then
+        return write_response(response, request_id)
+    end
+    local event, reason = close_event(request_id)
+    if event == nil then
+        if reason == "timeout" then
+            return problem(504, "Gateway Timeout", "no answer in time", request_id)
+        end
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    return write_close_event(event, request_id)
+end
+
+-- GET /_funcatron/requests/{id}. The close-event read blocks while the
+-- workflow runs (with or without waitNewEvent), so ask for its status first.
+function _M.status(request_id)
+    local described = ngx.location.capture(temporal_path(request_id), { method = ngx.HTTP_GET })
+    if described.status == 404 then
+        return problem(404, "Not Found", "no request " .. request_id, request_id)
+    end
+    if described.status ~= 200 then
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    local info = (cjson.decode(described.body) or {}).workflowExecutionInfo
+    if type(info) == "table" and info.status == "WORKFLOW_EXECUTION_STATUS_RUNNING" then
+        ngx.status = 202
+        ngx.header["Content-Type"] = "application/json"
+        ngx.header["Retry-After"] = "1"
+        ngx.header["X-Request-Id"] = request_id
+        ngx.print(cjson.encode({ request_id = request_id, state = "pending" }))
+        return ngx.exit(202)
+    end
+    local event = close_event(request_id)
+    if event == nil then
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    return write_close_event(event, request_id)
+end
+
+-- error_page 413: nginx refused the body before Lua saw it.
+function _M.too_large()
+    return problem(413, "Payload Too Large",
+        "the request body is larger than this front accepts (" .. config.max_body_size .. ")",
+        ngx.var.request_id)
 end
 
 return _M

@@ -1,0 +1,84 @@
+"""Operations for the HTTP contract tests: each exercises one line of it."""
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from funcatron_wf import HTTPError, Response
+
+STATE = Path(tempfile.gettempdir()) / "funcatron-contract-state"
+
+
+def params(item_id, limit, x_trace, tags=None, session=None):
+    return {"item_id": item_id, "tags": tags, "limit": limit, "trace": x_trace, "session": session}
+
+
+def body_echo(body):
+    return {"type": type(body).__name__, "body": body if not isinstance(body, bytes) else len(body)}
+
+
+RETURNS = {
+    "dict": lambda: {"a": 1},
+    "list": lambda: [1, 2],
+    "empty-list": lambda: [],
+    "big-int": lambda: {"n": 2**60},
+    "str": lambda: "plain text",
+    "bytes": lambda: b"\x00\x01\xff",
+    "none": lambda: None,
+    "tuple": lambda: ({"created": True}, 201),
+    "tuple-headers": lambda: ("teapot", 418, {"X-Brew": "earl grey"}),
+    "response": lambda: Response({"r": 1}, status=202, headers={"X-Kind": "response"}),
+    "response-type": lambda: Response("<p>hi</p>", content_type="text/html"),
+}
+
+
+def returns(form):
+    if form == "http-error":
+        raise HTTPError(409, "the thing already exists", headers={"X-Conflict": "yes"})
+    if form == "raise":
+        raise ValueError("broken")
+    return RETURNS[form]()
+
+
+def whole_request(request):
+    return {"request_id": request.request_id, "method": request.method, "source": request.source}
+
+
+async def slow(seconds):
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
+def later(request, seconds):
+    time.sleep(seconds)
+    STATE.mkdir(exist_ok=True)
+    (STATE / request.request_id).write_text("done")
+    return {"finished": request.request_id}
+
+
+def flaky(key, failures):
+    """Fails ``failures`` times for ``key``, then succeeds; counts attempts in a file."""
+    STATE.mkdir(exist_ok=True)
+    counter = STATE / f"flaky-{key}"
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    if attempt <= failures:
+        raise RuntimeError(f"attempt {attempt} fails")
+    return {"attempts": attempt}
+
+
+def not_retried(key, failures):
+    return flaky(key, failures)
+
+
+def bad_reply():
+    return {"count": "not a number"}
+
+
+async def pid_then_wait(seconds):
+    STATE.mkdir(exist_ok=True)
+    (STATE / "pid").write_text(str(os.getpid()))
+    await asyncio.sleep(seconds)
+    return {"pid": os.getpid()}
