@@ -25,6 +25,7 @@ from funcatron_wf.deploy.processes import (
     wait_until,
 )
 from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.routing import FuncSettings
@@ -60,6 +61,7 @@ def _worker_command(role: str, settings: Settings, ready_file: Path, *extra: str
         sys.executable, "-m", "funcatron_wf", role,
         "--temporal", settings.temporal_address,
         "--namespace", settings.namespace,
+        "--blob-dir", str(settings.blob_dir),
         "--ready-file", str(ready_file),
         *extra,
     ]  # fmt: skip
@@ -73,6 +75,11 @@ class DevStack:
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="funcatron-dev-"))
         # nginx workers drop root; they must reach the temp dirs in here.
         self.runtime_dir.chmod(0o755)
+        if settings.blob_dir is None:
+            self.settings = settings = settings.model_copy(
+                update={"blob_dir": self.runtime_dir / "blobs"}
+            )
+        BlobStore(settings.blob_dir).prepare()
         self.processes: list[ManagedProcess] = []
 
     def _start(self, process: ManagedProcess) -> ManagedProcess:

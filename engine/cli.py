@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from funcatron_wf import __version__
+from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.settings import Settings, load_settings
 
@@ -146,10 +147,27 @@ def invoke(
     _exit_without_teardown(0 if response.status < 400 else 1)
 
 
+def blob_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--blob-dir",
+        type=click.Path(path_type=Path),
+        help="The blob store for large bodies (env FUNCATRON_BLOB_DIR), shared with the front.",
+    )(command)
+
+
+def ready_file_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
+    )(command)
+
+
+def _blob_store(settings: Settings) -> BlobStore | None:
+    return BlobStore(settings.blob_dir) if settings.blob_dir else None
+
+
 @main.command()
-@click.option(
-    "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
-)
+@ready_file_option
+@blob_dir_option
 @temporal_options
 def tron(ready_file: Path | None, **flags: Any) -> None:
     """Run a Tron worker: request workflows, routing and the Registry."""
@@ -161,7 +179,7 @@ def tron(ready_file: Path | None, **flags: Any) -> None:
 
     async def serve() -> None:
         client = await connect(settings.temporal_address, settings.namespace)
-        await run_tron(client, ready_file=ready_file)
+        await run_tron(client, blobs=_blob_store(settings), ready_file=ready_file)
 
     _run(serve())
     _exit_without_teardown(0)
@@ -169,9 +187,8 @@ def tron(ready_file: Path | None, **flags: Any) -> None:
 
 @main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
-)
+@ready_file_option
+@blob_dir_option
 @temporal_options
 def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> None:
     """Run a Runner worker serving the task queues of Func FOLDERS."""
@@ -185,7 +202,13 @@ def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> 
     async def serve() -> None:
         loaded = check_func_folders(list(folders))
         client = await connect(settings.temporal_address, settings.namespace)
-        await run_runner(client, loaded, ready_file=ready_file)
+        await run_runner(
+            client,
+            loaded,
+            blobs=_blob_store(settings),
+            inline_body_max=settings.inline_body_max,
+            ready_file=ready_file,
+        )
 
     _run(serve())
     _exit_without_teardown(0)

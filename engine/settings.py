@@ -8,11 +8,13 @@ refused (a typo must not be silently ignored).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX
 from funcatron_wf.engine.errors import ConfigError
 
 ENV_PREFIX = "FUNCATRON_"
@@ -42,7 +44,11 @@ class Settings(BaseSettings):
     temporal_port: int = Field(7233, ge=1, le=65535, description="embedded server: gRPC port")
     temporal_ui_port: int = Field(8233, ge=1, le=65535, description="embedded server: UI port")
     temporal_http_port: int = Field(7243, ge=1, le=65535, description="embedded server: HTTP API")
-    max_body_size: str = Field("10m", description="largest request body nginx accepts")
+    max_body_size: str = Field("1g", description="largest request body nginx accepts (then 413)")
+    inline_body_max: int = Field(
+        DEFAULT_INLINE_BODY_MAX, ge=1024, description="bodies above this go through the blob store"
+    )
+    blob_dir: Path | None = Field(None, description="the blob store; dev: one in its runtime dir")
     nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
 
     _check_addresses = field_validator("temporal", "temporal_http")(_check_host_port)

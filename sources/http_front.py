@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from funcatron_wf.deploy.processes import ManagedProcess
-from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.engine.errors import ConfigError, ServiceStartError
 from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.settings import Settings
 
@@ -30,6 +30,8 @@ class _NginxTemplate(string.Template):
 
 
 def render_config(settings: Settings, runtime_dir: Path) -> str:
+    if settings.blob_dir is None:
+        raise ConfigError("the HTTP front needs a blob store: set --blob-dir / FUNCATRON_BLOB_DIR")
     template = _NginxTemplate((LUA_DIR / "nginx.conf.template").read_text())
     return template.substitute(
         worker_processes=settings.nginx_workers,
@@ -41,6 +43,8 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         listen=settings.listen,
         port=settings.port,
         max_body_size=settings.max_body_size,
+        inline_body_max=settings.inline_body_max,
+        blob_dir=settings.blob_dir,
     )
 
 

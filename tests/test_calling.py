@@ -8,9 +8,9 @@ import pytest
 from funcatron_wf.engine.envelopes import Body, FuncRef, RequestEnvelope
 from funcatron_wf.engine.request_workflow import FuncCall
 from funcatron_wf.engine.routing import FuncSettings
-from funcatron_wf.workers.calling import call_operation
+from funcatron_wf.workers.calling import CallEnvironment, call_operation
 
-EXECUTOR = ThreadPoolExecutor(2)
+EXECUTOR = CallEnvironment(ThreadPoolExecutor(2))
 
 
 def make_call(body: Body | None = None, dev_mode: bool = False, **parameters) -> FuncCall:

@@ -21,6 +21,7 @@ from funcatron_wf.engine.registry_client import (
 )
 from funcatron_wf.engine.request_workflow import RequestWorkflow
 from funcatron_wf.engine.routing import RegisteredFunc, Route
+from funcatron_wf.workers.calling import CallEnvironment
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.runner import runner_workers
 from funcatron_wf.workers.tron import tron_worker
@@ -105,7 +106,7 @@ async def test_a_func_registered_after_the_tron_started_routes_at_once(
 
     await register_func(temporal_client, func_folder.registration())
     with ThreadPoolExecutor(2) as executor:
-        (worker,) = runner_workers(temporal_client, [func_folder], executor)
+        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
         async with worker:
             request.request_id = uuid.uuid4().hex
             found: ResponseEnvelope = await temporal_client.execute_workflow(

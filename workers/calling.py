@@ -27,24 +27,48 @@ import re
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX, BlobStore
 from funcatron_wf.engine.envelopes import Body, RequestEnvelope, ResponseEnvelope, problem_response
 from funcatron_wf.engine.request_workflow import FUNC_ERROR, FuncCall
 from funcatron_wf.engine.responses import HTTPError, Response
 
 logger = logging.getLogger(__name__)
 
+ReplyCheck = Callable[[FuncCall, ResponseEnvelope], ResponseEnvelope]
+
 
 class InvalidRequestBody(ValueError):
     """The body does not decode as its encoding says (e.g. malformed JSON)."""
 
 
-def decode_body(body: Body | None) -> Any:
+@dataclass
+class CallEnvironment:
+    """What every call on one Runner shares."""
+
+    executor: Executor
+    blobs: BlobStore | None = None
+    inline_body_max: int = DEFAULT_INLINE_BODY_MAX
+    check_reply: ReplyCheck | None = None  # sees only what the function returned
+
+
+def decode_body(body: Body | None, content_type: str, blobs: BlobStore | None) -> Any:
     if body is None:
         return None
+    if body.encoding == "ref":
+        if blobs is None:
+            raise InvalidRequestBody("the body is in the blob store, which this Runner lacks")
+        raw = blobs.body_bytes(body)
+        if "json" in content_type:
+            body = Body(encoding="json", data=raw.decode("utf-8", errors="replace"))
+        elif content_type.startswith("text/"):
+            return raw.decode("utf-8", errors="replace")
+        else:
+            return raw
     if body.encoding == "json":
         try:
             return json.loads(body.data) if body.data else None
@@ -60,7 +84,9 @@ def _python_names(name: str) -> set[str]:
     return {name, identifier, identifier.lower()}
 
 
-def build_arguments(function: Callable[..., Any], call: FuncCall) -> dict[str, Any]:
+def build_arguments(
+    function: Callable[..., Any], call: FuncCall, blobs: BlobStore | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``function``: only those it declares, unless it takes **kwargs."""
     available: dict[str, Any] = {}
     for name, value in call.parameters.items():
@@ -69,7 +95,8 @@ def build_arguments(function: Callable[..., Any], call: FuncCall) -> dict[str, A
     if call.form_body is not None:
         available["body"] = call.form_body
     elif call.request.body is not None:
-        available["body"] = decode_body(call.request.body)
+        content_type = (call.request.headers or {}).get("content-type", "").lower()
+        available["body"] = decode_body(call.request.body, content_type, blobs)
     parameters = inspect.signature(function).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         chosen = {name: value for name, value in available.items() if name.isidentifier()}
@@ -129,21 +156,25 @@ def http_error_response(error: HTTPError, call: FuncCall) -> ResponseEnvelope:
     return response
 
 
-ReplyCheck = Callable[[FuncCall, ResponseEnvelope], ResponseEnvelope]
+def offload_large_body(response: ResponseEnvelope, environment: CallEnvironment) -> None:
+    """A reply body over the inline limit goes to the blob store, not into Temporal."""
+    body = response.body
+    if body is None or body.encoding == "ref" or len(body.data) <= environment.inline_body_max:
+        return
+    if environment.blobs is None:
+        raise ValueError("the reply is too large to send without a blob store (--blob-dir)")
+    response.body = environment.blobs.write_response(response.request_id, body.raw())
 
 
 async def call_operation(
-    function: Callable[..., Any],
-    call: FuncCall,
-    executor: Executor,
-    check_reply: ReplyCheck | None = None,
+    function: Callable[..., Any], call: FuncCall, environment: CallEnvironment
 ) -> ResponseEnvelope:
     """Call one operation and come back with a response envelope (or, for a
-    retryable operation whose Func raised, an ApplicationError to retry).
-    ``check_reply`` sees only what the function returned, not error replies."""
+    retryable operation whose Func raised, an ApplicationError to retry)."""
     request = call.request
+    executor = environment.executor
     try:
-        arguments = build_arguments(function, call)
+        arguments = build_arguments(function, call, environment.blobs)
     except InvalidRequestBody as err:
         return problem_response(request.request_id, 400, "Bad Request", str(err), func=call.func)
     try:
@@ -155,8 +186,9 @@ async def call_operation(
                 executor, functools.partial(context.run, function, **arguments)
             )
         response = to_response(result, request)
-        if check_reply is not None:
-            response = check_reply(call, response)
+        if environment.check_reply is not None:
+            response = environment.check_reply(call, response)
+        offload_large_body(response, environment)
     except HTTPError as err:
         return http_error_response(err, call)
     except Exception as err:  # a Func's failure must never take the worker down

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX, BlobStore
 from funcatron_wf.engine.envelopes import ResponseEnvelope, problem_response
 from funcatron_wf.engine.request_workflow import FuncCall
 from funcatron_wf.engine.validation import OperationValidator, response_violations
-from funcatron_wf.workers.calling import ReplyCheck, call_operation
+from funcatron_wf.workers.calling import CallEnvironment, ReplyCheck, call_operation
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
@@ -77,9 +79,11 @@ def _checked(
 
 
 def operation_activity(
-    folder: FuncFolder, operations: dict[str, Callable[..., Any]], executor: Executor
+    folder: FuncFolder, operations: dict[str, Callable[..., Any]], shared: CallEnvironment
 ) -> Callable[..., Any]:
-    check_reply = reply_checker(OperationValidator(folder.spec.openapi))
+    environment = replace(
+        shared, check_reply=reply_checker(OperationValidator(folder.spec.openapi))
+    )
 
     @activity.defn(dynamic=True)
     async def run_operation(args: Sequence[RawValue]) -> ResponseEnvelope:
@@ -96,19 +100,21 @@ def operation_activity(
         # is retried on another one after the heartbeat timeout.
         heartbeat = asyncio.create_task(_heartbeat_forever())
         try:
-            return await call_operation(function, call, executor, check_reply)
+            return await call_operation(function, call, environment)
         finally:
             heartbeat.cancel()
 
     return run_operation
 
 
-def runner_workers(client: Client, folders: list[FuncFolder], executor: Executor) -> list[Worker]:
+def runner_workers(
+    client: Client, folders: list[FuncFolder], environment: CallEnvironment
+) -> list[Worker]:
     return [
         Worker(
             client,
             task_queue=folder.task_queue,
-            activities=[operation_activity(folder, folder.resolve_operations(), executor)],
+            activities=[operation_activity(folder, folder.resolve_operations(), environment)],
             max_concurrent_activities=MAX_CONCURRENT_CALLS,
             graceful_shutdown_timeout=DRAIN_TIMEOUT,
         )
@@ -117,9 +123,15 @@ def runner_workers(client: Client, folders: list[FuncFolder], executor: Executor
 
 
 async def run_runner(
-    client: Client, folders: list[FuncFolder], *, ready_file: Path | None = None
+    client: Client,
+    folders: list[FuncFolder],
+    *,
+    blobs: BlobStore | None = None,
+    inline_body_max: int = DEFAULT_INLINE_BODY_MAX,
+    ready_file: Path | None = None,
 ) -> None:
     with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
+        environment = CallEnvironment(executor, blobs=blobs, inline_body_max=inline_body_max)
         await serve_until_signalled(
-            runner_workers(client, folders, executor), ready_file=ready_file
+            runner_workers(client, folders, environment), ready_file=ready_file
         )

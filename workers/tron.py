@@ -17,9 +17,11 @@ from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope, problem_response
 from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
@@ -36,8 +38,11 @@ from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
 
 class RouteCache:
-    def __init__(self, client: Client, *, max_age: float = 1.0) -> None:
+    def __init__(
+        self, client: Client, *, blobs: BlobStore | None = None, max_age: float = 1.0
+    ) -> None:
         self._client = client
+        self._blobs = blobs
         self._max_age = max_age
         self._table = RouteTable([])
         self._generation = -1
@@ -71,6 +76,13 @@ class RouteCache:
             validator = self._validators[func.sha] = OperationValidator(func.openapi)
         return validator
 
+    def _body_bytes(self, request: RequestEnvelope) -> bytes | None:
+        if request.body is None:
+            return None
+        if request.body.encoding == "ref" and self._blobs is None:
+            raise ApplicationError("a body in the blob store reached a Tron without --blob-dir")
+        return self._blobs.body_bytes(request.body) if self._blobs else request.body.raw()
+
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteDecision:
         if time.monotonic() - self._loaded_at > self._max_age:
@@ -82,7 +94,7 @@ class RouteCache:
         if match.func is None or match.route is None:
             return RouteDecision(error=no_route_response(request, match))
         validated = self._validator(match.func).validate(
-            request, match.operation_path, request.body.raw() if request.body else None
+            request, match.operation_path, self._body_bytes(request)
         )
         error = invalid_request_response(request, validated)
         if error is not None:
@@ -143,17 +155,21 @@ def invalid_request_response(
     return None
 
 
-def tron_worker(client: Client, *, task_queue: str = TRON_TASK_QUEUE) -> Worker:
+def tron_worker(
+    client: Client, *, task_queue: str = TRON_TASK_QUEUE, blobs: BlobStore | None = None
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[RequestWorkflow, RegistryWorkflow],
-        activities=[RouteCache(client).route],
+        activities=[RouteCache(client, blobs=blobs).route],
         graceful_shutdown_timeout=DRAIN_TIMEOUT,
     )
 
 
-async def run_tron(client: Client, *, ready_file: Path | None = None) -> None:
-    worker = tron_worker(client)
+async def run_tron(
+    client: Client, *, blobs: BlobStore | None = None, ready_file: Path | None = None
+) -> None:
+    worker = tron_worker(client, blobs=blobs)
     await ensure_registry(client)
     await serve_until_signalled([worker], ready_file=ready_file)

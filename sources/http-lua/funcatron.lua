@@ -37,6 +37,7 @@ local config = {
     -- how many empty long-polls (each up to ~20 s on the server) before 504
     max_polls = 10,
     max_body_size = "?",
+    blob_dir = "?",
 }
 
 function _M.configure(options)
@@ -56,19 +57,20 @@ local function problem(status, title, detail, request_id)
     return ngx.exit(status)
 end
 
-local function read_request_body()
+-- A body over client_body_buffer_size (the inline limit) is in a temp file
+-- on the blob store's filesystem: move it into the store and pass a ref.
+local function read_request_body(request_id)
     ngx.req.read_body()
-    local data = ngx.req.get_body_data()
-    if data == nil then
-        local path = ngx.req.get_body_file()
-        if path then
-            local file = io.open(path, "rb")
-            if file then
-                data = file:read("*a")
-                file:close()
-            end
+    local spooled = ngx.req.get_body_file()
+    if spooled then
+        local ref = "requests/" .. request_id .. ".body"
+        local moved, err = os.rename(spooled, config.blob_dir .. "/" .. ref)
+        if not moved then
+            return nil, err
         end
+        return { encoding = "ref", data = ref }
     end
+    local data = ngx.req.get_body_data()
     if data == nil or #data == 0 then
         return cjson.null
     end
@@ -178,6 +180,31 @@ local function close_event(request_id)
     return nil, "timeout"
 end
 
+-- A large reply, written to the blob store by the Runner, streamed from disk.
+local function stream_blob(ref, request_id)
+    if not string.match(ref, "^responses/[0-9a-f]+%.body$") then
+        ngx.log(ngx.ERR, "request ", request_id, ": refusing blob ref ", ref)
+        return ngx.exit(500)
+    end
+    local file = io.open(config.blob_dir .. "/" .. ref, "rb")
+    if not file then
+        ngx.log(ngx.ERR, "request ", request_id, ": blob ", ref, " is missing")
+        return ngx.exit(500)
+    end
+    ngx.header["Content-Length"] = file:seek("end")
+    file:seek("set")
+    while true do
+        local chunk = file:read(1048576)
+        if not chunk then
+            break
+        end
+        ngx.print(chunk)
+        ngx.flush(true)
+    end
+    file:close()
+    return ngx.exit(ngx.status)
+end
+
 local function write_response(response, request_id)
     ngx.status = tonumber(response.status) or 500
     if type(response.headers) == "table" then
@@ -187,6 +214,9 @@ local function write_response(response, request_id)
     end
     ngx.header["X-Request-Id"] = request_id
     local body = response.body
+    if type(body) == "table" and body.encoding == "ref" then
+        return stream_blob(body.data, request_id)
+    end
     if type(body) == "table" and type(body.data) == "string" then
         if body.encoding == "base64" then
             ngx.print(ngx.decode_base64(body.data))
@@ -218,6 +248,11 @@ end
 function _M.handle()
     local request_id = ngx.var.request_id
     local headers = header_map()
+    local body, body_error = read_request_body(request_id)
+    if body == nil then
+        ngx.log(ngx.ERR, "request ", request_id, ": cannot move the body to the blob store: ", body_error)
+        return problem(500, "Internal Server Error", "the request body could not be stored", request_id)
+    end
     local envelope = {
         request_id = request_id,
         source = "http",
@@ -227,7 +262,7 @@ function _M.handle()
         path = string.match(ngx.var.request_uri, "^[^?]*"),
         query = query_lists(),
         headers = headers,
-        body = read_request_body(),
+        body = body,
         reply = not prefers_async(headers),
     }
     local started = start_workflow(envelope)

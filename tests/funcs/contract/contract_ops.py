@@ -1,7 +1,9 @@
 """Operations for the HTTP contract tests: each exercises one line of it."""
 
 import asyncio
+import hashlib
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -82,3 +84,11 @@ async def pid_then_wait(seconds):
     (STATE / "pid").write_text(str(os.getpid()))
     await asyncio.sleep(seconds)
     return {"pid": os.getpid()}
+
+
+def digest(body: bytes):
+    return {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def download(size: int) -> bytes:
+    return random.Random(size).randbytes(size)
