@@ -30,6 +30,7 @@ from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.routing import FuncSettings
 from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.spec_rewriting import SpecRewrite, parse_rewrites
 from funcatron_wf.engine.temporal_client import connect, connect_when_ready
 from funcatron_wf.sources.http_front import check_nginx_installed, nginx_front
 from funcatron_wf.workers.func_folder import FuncFolder
@@ -37,9 +38,11 @@ from funcatron_wf.workers.func_folder import FuncFolder
 Say = Callable[[str], None]
 
 
-def check_func_folders(folders: list[str | Path]) -> list[FuncFolder]:
+def check_func_folders(
+    folders: list[str | Path], rewrites: list[SpecRewrite] | None = None
+) -> list[FuncFolder]:
     """Load every folder and resolve every operationId, or raise the first problem."""
-    loaded = [FuncFolder.load(folder) for folder in folders]
+    loaded = [FuncFolder.load(folder, rewrites) for folder in folders]
     for folder in loaded:
         folder.resolve_operations()
     return loaded
@@ -165,7 +168,7 @@ class DevStack:
 
 
 async def run_dev(settings: Settings, folder_paths: list[str | Path], *, say: Say = print) -> None:
-    folders = check_func_folders(folder_paths)
+    folders = check_func_folders(folder_paths, parse_rewrites(settings.spec_rewrite))
     check_nginx_installed()
     settings.temporal_http_address  # noqa: B018 - raises ConfigError early if it cannot be known
     check_ports(settings)

@@ -84,8 +84,16 @@ def main() -> None:
 @click.option(
     "--temporal-http-port", type=int, help="Embedded Temporal HTTP API port (default 7243)."
 )
+@click.option(
+    "--rewrite",
+    "rewrites",
+    multiple=True,
+    metavar="'TARGET s/PATTERN/REPLACEMENT/'",
+    help="Rewrite a spec field before registering (repeatable; env FUNCATRON_SPEC_REWRITE, "
+    "one per line). TARGET: host, basePath or a JSON pointer such as /info/title.",
+)
 @temporal_options
-def dev(folders: tuple[Path, ...], **flags: Any) -> None:
+def dev(folders: tuple[Path, ...], rewrites: tuple[str, ...], **flags: Any) -> None:
     """Serve Func FOLDERS: Temporal, Tron and Runner workers and the nginx front.
 
     Each folder holds an OpenAPI file (openapi.yaml or swagger.yaml) and the
@@ -95,7 +103,7 @@ def dev(folders: tuple[Path, ...], **flags: Any) -> None:
     from funcatron_wf.deploy.dev import run_dev
 
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-    settings = _settings(**flags)
+    settings = _settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
     _run(run_dev(settings, list(folders), say=lambda line: click.echo(line)))
     _exit_without_teardown(0)
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         DEFAULT_INLINE_BODY_MAX, ge=1024, description="bodies above this go through the blob store"
     )
     blob_dir: Path | None = Field(None, description="the blob store; dev: one in its runtime dir")
+    spec_rewrite: str = Field(
+        "", description="sed-style spec rewrites, one per line (engine/spec_rewriting.py)"
+    )
     nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
 
     _check_addresses = field_validator("temporal", "temporal_http")(_check_host_port)

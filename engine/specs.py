@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from funcatron_wf.engine.errors import SpecError
 from funcatron_wf.engine.routing import DEFAULT_OPERATION_TIMEOUT, OperationPolicy, Route
 from funcatron_wf.engine.spec_conversion import swagger2_to_openapi3
+from funcatron_wf.engine.spec_rewriting import SETTING as REWRITE_SETTING
+from funcatron_wf.engine.spec_rewriting import SpecRewrite, apply_rewrites
 
 SPEC_FILE_NAMES = (
     "openapi.yaml",
@@ -133,8 +135,9 @@ def find_spec_file(folder: Path) -> Path:
     )
 
 
-def load_spec(path: Path) -> Spec:
-    """Read and validate an OpenAPI file; raise SpecError listing every problem."""
+def load_spec(path: Path, rewrites: list[SpecRewrite] | None = None) -> Spec:
+    """Read an OpenAPI file, apply the rewrites, validate (raising SpecError
+    listing every problem) and convert Swagger 2.0 to OpenAPI 3."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -147,6 +150,7 @@ def load_spec(path: Path) -> Spec:
         ) from err
     if not isinstance(document, dict):
         raise SpecError(str(path), "the file does not hold an OpenAPI document (a mapping)")
+    document = apply_rewrites(document, rewrites or [], source=str(path))
     try:
         validator_cls = get_validator_cls(document)
     except ValidatorDetectError as err:
@@ -158,7 +162,8 @@ def load_spec(path: Path) -> Spec:
         for error in validator_cls(document).iter_errors()
     ]
     if problems:
-        raise SpecError(str(path), "invalid OpenAPI document: " + "; ".join(problems))
+        rewritten = f" (after {REWRITE_SETTING})" if rewrites else ""
+        raise SpecError(str(path), f"invalid OpenAPI document{rewritten}: " + "; ".join(problems))
     openapi = (
         swagger2_to_openapi3(document, source=str(path)) if "swagger" in document else document
     )

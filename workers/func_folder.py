@@ -19,6 +19,7 @@ from typing import Any
 from funcatron_wf.engine.errors import FuncFolderError
 from funcatron_wf.engine.queues import func_task_queue
 from funcatron_wf.engine.routing import FuncSettings, RegisteredFunc, Route
+from funcatron_wf.engine.spec_rewriting import SpecRewrite
 from funcatron_wf.engine.specs import Spec, find_spec_file, load_spec
 
 _IGNORED_PARTS = {"__pycache__", ".git", ".venv", "node_modules"}
@@ -49,12 +50,13 @@ class FuncFolder:
     routes: tuple[Route, ...]
 
     @classmethod
-    def load(cls, folder: str | Path) -> FuncFolder:
-        """Read and validate the folder's spec (not its code: see ``resolve_operations``)."""
+    def load(cls, folder: str | Path, rewrites: list[SpecRewrite] | None = None) -> FuncFolder:
+        """Read, rewrite and validate the folder's spec (not its code: see
+        ``resolve_operations``)."""
         path = Path(folder).resolve()
         if not path.is_dir():
             raise FuncFolderError(str(folder), "not a folder; give the folder holding openapi.yaml")
-        spec = load_spec(find_spec_file(path))
+        spec = load_spec(find_spec_file(path), rewrites)
         return cls(
             path=path,
             name=func_name_for(path),
