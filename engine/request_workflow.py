@@ -36,6 +36,9 @@ with workflow.unsafe.imports_passed_through():
 
 ROUTE_ACTIVITY = "funcatron.route"
 ROUTE_TIMEOUT = timedelta(seconds=10)
+# Routing retries cover a Registry query that failed in passing; a request
+# that still cannot be routed gets a 500, not a workflow stuck retrying.
+ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
 # A Runner that stops heartbeating this long is taken for lost: its task is
 # retried on another Runner.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
@@ -105,12 +108,19 @@ class RequestWorkflow:
 
     @workflow.run
     async def run(self, request: RequestEnvelope) -> ResponseEnvelope:
-        decision = await workflow.execute_local_activity(
-            ROUTE_ACTIVITY,
-            request,
-            result_type=RouteDecision,
-            start_to_close_timeout=ROUTE_TIMEOUT,
-        )
+        try:
+            decision = await workflow.execute_local_activity(
+                ROUTE_ACTIVITY,
+                request,
+                result_type=RouteDecision,
+                start_to_close_timeout=ROUTE_TIMEOUT,
+                retry_policy=ROUTE_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.error("routing request %s failed: %s", request.request_id, err.cause)
+            decision = RouteDecision(
+                error=problem_response(request.request_id, 500, "Routing failed")
+            )
         if decision.error is not None or decision.target is None:
             final = decision.error or problem_response(request.request_id, 500, "No route decision")
         else:

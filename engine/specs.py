@@ -158,7 +158,9 @@ def load_spec(path: Path, rewrites: list[SpecRewrite] | None = None) -> Spec:
             str(path), "no 'swagger: \"2.0\"' or 'openapi: 3.x' field; which OpenAPI version is it?"
         ) from err
     problems = [
-        f"at {'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+        # first line only: with jsonschema_rs installed, messages carry a multi-line dump
+        f"at {'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: "
+        f"{error.message.splitlines()[0]}"
         for error in validator_cls(document).iter_errors()
     ]
     if problems:

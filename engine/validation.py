@@ -23,6 +23,7 @@ from typing import Any
 
 from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
+from openapi_core.deserializing.media_types.exceptions import MediaTypeDeserializeError
 from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
 from openapi_core.validation.request.exceptions import (
     MissingRequestBodyError,
@@ -109,6 +110,11 @@ def _violations(error: Exception) -> list[dict[str, str]]:
                 "reason": schema_error.message,
             }
             for schema_error in cause.schema_errors
+        ]
+    if isinstance(cause, MediaTypeDeserializeError):
+        # its own message decodes the raw bytes, which fails for non-UTF-8 bodies
+        return [
+            {"in": "body", "name": "", "reason": f"the body does not parse as {cause.mimetype}"}
         ]
     return [{"in": "body", "name": "", "reason": str(cause or error)}]
 

@@ -12,6 +12,7 @@ at a time, not one per request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ from funcatron_wf.engine.request_workflow import (
 from funcatron_wf.engine.routing import RegisteredFunc, RouteMatch, RouteTable
 from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
+
+logger = logging.getLogger(__name__)
 
 
 class RouteCache:
@@ -93,9 +96,17 @@ class RouteCache:
             match = self._match(request)
         if match.func is None or match.route is None:
             return RouteDecision(error=no_route_response(request, match))
-        validated = self._validator(match.func).validate(
-            request, match.operation_path, self._body_bytes(request)
-        )
+        try:
+            validated = self._validator(match.func).validate(
+                request, match.operation_path, self._body_bytes(request)
+            )
+        except Exception:  # bad input must get an answer, never a stuck workflow
+            logger.exception("request %s: validation failed", request.request_id)
+            return RouteDecision(
+                error=problem_response(
+                    request.request_id, 400, "Bad Request", "the request could not be validated"
+                )
+            )
         error = invalid_request_response(request, validated)
         if error is not None:
             return RouteDecision(error=error)

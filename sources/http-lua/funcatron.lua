@@ -57,6 +57,11 @@ local function problem(status, title, detail, request_id)
     return ngx.exit(status)
 end
 
+-- PCRE's UTF mode refuses a subject that is not valid UTF-8.
+local function is_utf8(text)
+    return ngx.re.find(text, "^", "ju") ~= nil
+end
+
 -- A body over client_body_buffer_size (the inline limit) is in a temp file
 -- on the blob store's filesystem: move it into the store and pass a ref.
 local function read_request_body(request_id)
@@ -75,6 +80,11 @@ local function read_request_body(request_id)
         return cjson.null
     end
     local content_type = string.lower(ngx.var.content_type or "")
+    if not is_utf8(data) then
+        -- Temporal's JSON payloads hold only UTF-8 text; validation then says
+        -- what is wrong with such a body.
+        return { encoding = "base64", data = ngx.encode_base64(data) }
+    end
     if string.find(content_type, "json", 1, true) then
         return { encoding = "json", data = data }
     end
@@ -268,6 +278,10 @@ function _M.handle()
     local started = start_workflow(envelope)
     if started.status >= 500 then
         return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    if started.status == 400 and string.find(started.body or "", "invalid UTF-8", 1, true) then
+        return problem(400, "Bad Request",
+            "the request's path, query or headers hold bytes that are not UTF-8", request_id)
     end
     if started.status ~= 200 then
         ngx.log(ngx.ERR, "starting workflow ", request_id, " failed: ", started.status, " ", started.body)
