@@ -17,7 +17,12 @@ FUNCATRON = str(Path(sys.executable).parent / "funcatron-wf")
 
 class DevProcess:
     def __init__(
-        self, folders: list[Path], log_path: Path, *, external_temporal: list[str] | None = None
+        self,
+        folders: list[Path],
+        log_path: Path,
+        *,
+        external_temporal: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """With ``external_temporal`` (the --temporal flags), no server is embedded."""
         self.port = free_port()
@@ -33,7 +38,11 @@ class DevProcess:
         ]  # fmt: skip
         with open(log_path, "wb") as log:
             self.popen = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
             )
 
     @property

@@ -79,9 +79,9 @@ def bad_reply():
     return {"count": "not a number"}
 
 
-async def pid_then_wait(seconds):
+async def pid_then_wait(request, seconds):
     STATE.mkdir(exist_ok=True)
-    (STATE / "pid").write_text(str(os.getpid()))
+    (STATE / f"pid-{request.request_id}-{os.getpid()}").write_text("")
     await asyncio.sleep(seconds)
     return {"pid": os.getpid()}
 

@@ -1,0 +1,83 @@
+"""A Runner that dies mid-call loses nothing: Temporal notices the missing
+heartbeats and the task runs again on another Runner. Real Tron and Runner
+processes on the session's Temporal server; the request goes in through
+Temporal (no HTTP needed for this)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+
+from funcatron_wf.deploy.processes import ManagedProcess, wait_until
+from funcatron_wf.engine.invoking import build_request
+from funcatron_wf.engine.queues import TRON_TASK_QUEUE
+from funcatron_wf.engine.registry_client import register_func
+from funcatron_wf.engine.request_workflow import RequestWorkflow
+from funcatron_wf.workers.func_folder import FuncFolder
+from tests.conftest import REPO, STACK_NAMESPACE, TemporalServer
+
+CONTRACT = REPO / "tests" / "funcs" / "contract"
+STATE = Path("/tmp/funcatron-contract-state")
+
+
+def start_worker(
+    role: str, temporal: TemporalServer, tmp_path: Path, *extra: str
+) -> ManagedProcess:
+    ready = tmp_path / f"{role}-{len(list(tmp_path.iterdir()))}.ready"
+    process = ManagedProcess(
+        role,
+        [
+            sys.executable,
+            "-m",
+            "funcatron_wf",
+            role,
+            "--temporal",
+            temporal.address,
+            "--namespace",
+            STACK_NAMESPACE,
+            "--ready-file",
+            str(ready),
+            *extra,
+        ],  # fmt: skip
+    ).start()
+    wait_until(ready.exists, process=process, what="ready", timeout=60)
+    return process
+
+
+async def test_a_lost_runners_task_is_retried_on_another_runner(
+    temporal_server: TemporalServer, tmp_path: Path
+) -> None:
+    processes: list[ManagedProcess] = []
+    try:
+        processes.append(start_worker("tron", temporal_server, tmp_path))
+        client = await Client.connect(temporal_server.address, namespace=STACK_NAMESPACE)
+        await register_func(client, FuncFolder.load(CONTRACT).registration())
+        runners = [
+            start_worker("runner", temporal_server, tmp_path, str(CONTRACT)) for _ in range(2)
+        ]
+        processes += runners
+
+        request = build_request("GET", "/c/pid?seconds=2", host="contract.local")
+        handle = await client.start_workflow(
+            RequestWorkflow.run, request, id=request.request_id, task_queue=TRON_TASK_QUEUE
+        )
+        deadline = time.monotonic() + 30
+        while not (started := list(STATE.glob(f"pid-{request.request_id}-*"))):
+            assert time.monotonic() < deadline, "no Runner took the task"
+            time.sleep(0.05)
+        first_pid = int(started[0].name.rsplit("-", 1)[1])
+        os.kill(first_pid, signal.SIGKILL)  # the Runner dies mid-call
+
+        response = await handle.result()
+        assert response.status == 200
+        survivor = next(runner.pid for runner in runners if runner.pid != first_pid)
+        assert response.body is not None
+        assert response.body.data == f'{{"pid": {survivor}}}'
+    finally:
+        for process in reversed(processes):
+            process.stop()
