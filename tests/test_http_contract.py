@@ -158,6 +158,26 @@ ERRORS = [
         {"title": "Bad Request"},
     ),
     (
+        "400-body-not-utf8",
+        "POST",
+        "/c/bodies",
+        {"content": b'{"name": "\xff"}', "headers": {"content-type": "application/json"}},
+        400,
+        {
+            "invalid_params": [
+                {"in": "body", "name": "", "reason": "the body does not parse as application/json"}
+            ]
+        },
+    ),
+    (
+        "400-query-not-utf8",
+        "GET",
+        "/c/params/1?tags=%FF",
+        {"headers": {"X-Trace": "t"}},
+        400,
+        {"detail": "the request's path, query or headers hold bytes that are not UTF-8"},
+    ),
+    (
         "409-http-error",
         "GET",
         "/c/returns/http-error",
