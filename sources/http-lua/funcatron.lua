@@ -7,13 +7,12 @@ For each request this module
      workflow id, so a request is found in the Temporal UI by its
      X-Request-Id;
   2. starts RequestWorkflow through Temporal's HTTP API (plain JSON payloads);
-  3. asks for the answer with the workflow's `response` update, waiting for
-     it to complete: the final response, or a 202 for a no-reply request while
-     the workflow runs on. If the update cannot answer (the workflow already
-     finished, or the server's long-poll ended first) it falls back to the
-     workflow's close event, whose result is the final response; that
-     history long-poll loops on nextPageToken, because the server answers
-     early, with no events, whenever the workflow records anything else;
+  3. waits for the workflow's close event with a history long-poll, looping
+     on nextPageToken (the server answers early, with no events, whenever the
+     workflow records anything else). A completed workflow's result is the
+     response; a no-reply request's first run ends CONTINUED_AS_NEW (the
+     workflow decided, after routing, not to make the client wait): answer
+     202 with the status URL;
   4. writes the response envelope: status, headers, body, X-Request-Id.
 
 /_funcatron/requests/{id} (the status URL of a 202) answers 202 while the
@@ -140,26 +139,6 @@ local function start_workflow(envelope)
     })
 end
 
--- The response envelope from the `response` update, or nil to fall back.
-local function request_response_update(request_id)
-    local res = ngx.location.capture(temporal_path(request_id .. "/update/response"), {
-        method = ngx.HTTP_POST,
-        body = cjson.encode({
-            waitPolicy = { lifecycleStage = "UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED" },
-            request = { meta = { updateId = "response" }, input = { name = "response" } },
-        }),
-    })
-    if res.status ~= 200 then
-        return nil
-    end
-    local reply = cjson.decode(res.body) or {}
-    local outcome = type(reply.outcome) == "table" and reply.outcome or {}
-    if type(outcome.success) == "table" and type(outcome.success[1]) == "table" then
-        return outcome.success[1]
-    end
-    return nil
-end
-
 -- Returns the close event, or nil and a reason ("timeout", "not found", or
 -- the HTTP status of a failed call).
 local function close_event(request_id)
@@ -237,11 +216,28 @@ local function write_response(response, request_id)
     return ngx.exit(ngx.status)
 end
 
+-- 202 for a no-reply request, which runs on under the same request id.
+local function write_accepted(request_id)
+    local status_url = "/_funcatron/requests/" .. request_id
+    ngx.status = 202
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Location"] = status_url
+    ngx.header["X-Request-Id"] = request_id
+    if ngx.ctx.prefers_async then
+        ngx.header["Preference-Applied"] = "respond-async"
+    end
+    ngx.print(cjson.encode({ request_id = request_id, state = "accepted", status_url = status_url }))
+    return ngx.exit(202)
+end
+
 local function write_close_event(event, request_id)
     local completed = event.workflowExecutionCompletedEventAttributes
     if type(completed) == "table" and type(completed.result) == "table"
         and type(completed.result[1]) == "table" then
         return write_response(completed.result[1], request_id)
+    end
+    if event.eventType == "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW" then
+        return write_accepted(request_id)
     end
     if event.eventType == "EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT" then
         return problem(504, "Gateway Timeout", "the request timed out", request_id)
@@ -258,6 +254,7 @@ end
 function _M.handle()
     local request_id = ngx.var.request_id
     local headers = header_map()
+    ngx.ctx.prefers_async = prefers_async(headers)
     local body, body_error = read_request_body(request_id)
     if body == nil then
         ngx.log(ngx.ERR, "request ", request_id, ": cannot move the body to the blob store: ", body_error)
@@ -273,7 +270,7 @@ function _M.handle()
         query = query_lists(),
         headers = headers,
         body = body,
-        reply = not prefers_async(headers),
+        reply = not ngx.ctx.prefers_async,
     }
     local started = start_workflow(envelope)
     if started.status >= 500 then
@@ -288,10 +285,6 @@ function _M.handle()
         return problem(500, "Internal Server Error", "the request could not be started", request_id)
     end
 
-    local response = request_response_update(request_id)
-    if response then
-        return write_response(response, request_id)
-    end
     local event, reason = close_event(request_id)
     if event == nil then
         if reason == "timeout" then

@@ -1,0 +1,2 @@
+def echo(word: str) -> dict:
+    return {"echo": word}

@@ -1,0 +1,288 @@
+"""Benchmark: funcatron-wf against the Temporal floor and a direct baseline.
+
+    make bench        (or: .venv/bin/python bench/run.py [--seconds N] [--rounds N])
+
+Starts one embedded Temporal dev server (with the platform's dynamic config)
+and, on it:
+  a. funcatron-wf end to end: `funcatron-wf dev bench/echo` (nginx + Lua ->
+     Temporal -> Tron -> Runner), a trivial echo Func;
+  b. the Temporal floor: a minimal workflow running one activity on another
+     task queue, started and awaited through Temporal's HTTP API by a
+     minimal nginx + Lua front (bench/floor/);
+  c. the direct baseline: nginx proxying to a plain Python HTTP handler.
+Then drives each with wrk at concurrency 1 and 32, the three interleaved and
+repeated over rounds (the machine is shared and noisy), and prints the
+median p50/p99 latency and requests/s, the ratios a/b and a/c, and the RSS
+of the platform's processes at rest and under load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until  # noqa: E402
+from funcatron_wf.deploy.temporal_dev import dev_server  # noqa: E402
+from funcatron_wf.engine.temporal_client import connect_when_ready  # noqa: E402
+from funcatron_wf.sources.http_front import NGINX, NginxTemplate  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+CONCURRENCIES = (1, 32)
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Target:
+    key: str
+    label: str
+    url: str
+    host: str
+
+
+@dataclass
+class Sample:
+    p50_ms: float
+    p99_ms: float
+    rps: float
+
+
+def run_wrk(target: Target, connections: int, seconds: int) -> Sample:
+    done = subprocess.run(
+        [
+            "wrk",
+            "--latency",
+            "-t",
+            "1" if connections == 1 else "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "-H",
+            f"Host: {target.host}",
+            target.url,
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = done.stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"{target.label}: errors under load:\n{out}")
+
+    def percentile(name: str) -> float:
+        value, unit = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * UNITS[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return Sample(percentile("50"), percentile("99"), rps)
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for child in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except FileNotFoundError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [int(c) for c in children]
+
+
+class RssSampler(threading.Thread):
+    """The largest RSS seen per process while the load runs."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = dict.fromkeys(pids, 0.0)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            for name, pid in self.pids.items():
+                self.peak[name] = max(self.peak[name], rss_mb(pid))
+
+
+def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target], dict[str, int]]:
+    processes: list[ManagedProcess] = []
+    ports = {name: free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
+    temporal = dev_server(
+        port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime
+    )
+    processes.append(temporal.start())
+    asyncio.run(
+        connect_when_ready(
+            f"127.0.0.1:{ports['grpc']}", still_starting=lambda: temporal.exit_code() is None
+        )
+    )
+    wait_until(lambda: port_accepts("127.0.0.1", ports["http"]), process=temporal, what="HTTP API")
+
+    ready = runtime / "floor.ready"
+    floor = ManagedProcess(
+        "floor worker",
+        [
+            sys.executable,
+            str(BENCH / "floor" / "worker.py"),
+            f"127.0.0.1:{ports['grpc']}",
+            str(ready),
+        ],
+        log_path=runtime / "floor.log",
+    )
+    processes.append(floor.start())
+    wait_until(ready.exists, process=floor, what="ready", timeout=60)
+
+    direct = ManagedProcess(
+        "direct handler", [sys.executable, str(BENCH / "direct.py"), str(ports["direct"])],
+        log_path=runtime / "direct.log",
+    )  # fmt: skip
+    processes.append(direct.start())
+    wait_until(lambda: port_accepts("127.0.0.1", ports["direct"]), process=direct, what="listening")
+
+    config = runtime / "baselines.conf"
+    config.write_text(
+        NginxTemplate((BENCH / "baselines.conf.template").read_text()).substitute(
+            runtime_dir=runtime,
+            bench_dir=BENCH,
+            temporal_http=f"127.0.0.1:{ports['http']}",
+            direct_port=ports["direct"],
+            floor_port=ports["b"],
+            front_port=ports["c"],
+        )  # fmt: skip
+    )
+    baselines = ManagedProcess(
+        "baselines nginx",
+        [NGINX, "-p", str(runtime), "-c", str(config), "-e", str(runtime / "baselines-error.log"),
+         "-g", "daemon off;"],
+        log_path=runtime / "baselines.out",
+    )  # fmt: skip
+    processes.append(baselines.start())
+    wait_until(lambda: port_accepts("127.0.0.1", ports["c"]), process=baselines, what="listening")
+
+    dev_log = runtime / "dev.log"
+    dev = ManagedProcess(
+        "funcatron-wf dev",
+        [str(Path(sys.executable).parent / "funcatron-wf"), "dev", str(BENCH / "echo"),
+         "--port", str(ports["a"]),
+         "--temporal", f"127.0.0.1:{ports['grpc']}", "--temporal-http", f"127.0.0.1:{ports['http']}"],
+        log_path=dev_log,
+    )  # fmt: skip
+    dev.stop_signal = 2  # SIGINT, as Ctrl-C
+    processes.append(dev.start())
+    wait_until(
+        lambda: "ready; Ctrl-C" in dev_log.read_text(), process=dev, what="ready", timeout=90
+    )
+    pids = {
+        name: int(pid)
+        for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", dev_log.read_text())
+    }
+    pids["temporal"] = temporal.pid
+
+    targets = {
+        "a": Target(
+            "a", "funcatron-wf (echo Func)", f"http://127.0.0.1:{ports['a']}/echo/hi", "echo.bench"
+        ),
+        "b": Target("b", "Temporal floor", f"http://127.0.0.1:{ports['b']}/echo/hi", "floor"),
+        "c": Target(
+            "c", "direct (nginx -> Python)", f"http://127.0.0.1:{ports['c']}/echo/hi", "direct"
+        ),
+    }
+    return processes, targets, pids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; medians are reported"
+    )
+    options = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk (make bench does)")
+
+    runtime = Path(tempfile.mkdtemp(prefix="funcatron-bench-"))
+    runtime.chmod(0o755)
+    processes: list[ManagedProcess] = []
+    started = time.monotonic()
+    try:
+        print("starting Temporal, the floor, the direct baseline and funcatron-wf ...", flush=True)
+        processes, targets, pids = start_stack(runtime)
+        platform = {name: pids[name] for name in ("tron", "runner", "nginx", "temporal")}
+        at_rest = {name: rss_mb(pid) for name, pid in platform.items()}
+        for target in targets.values():
+            run_wrk(target, 4, 2)  # warm up: caches, JIT, connection pools
+        samples: dict[tuple[str, int], list[Sample]] = {}
+        sampler = RssSampler(platform)
+        sampler.start()
+        for round_number in range(1, options.rounds + 1):
+            for connections in CONCURRENCIES:
+                for target in targets.values():
+                    sample = run_wrk(target, connections, options.seconds)
+                    samples.setdefault((target.key, connections), []).append(sample)
+                    print(
+                        f"  round {round_number} c={connections:<2} {target.label:26} "
+                        f"p50 {sample.p50_ms:7.2f} ms  p99 {sample.p99_ms:7.2f} ms  {sample.rps:8.1f} req/s",
+                        flush=True,
+                    )
+        sampler.stop.set()
+        report(targets, samples, at_rest, sampler.peak, time.monotonic() - started)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
+    def median(key: str, connections: int, field: str) -> float:
+        return statistics.median(getattr(s, field) for s in samples[(key, connections)])
+
+    print(f"\nmedians over {len(samples[('a', 1)])} interleaved rounds ({elapsed:.0f} s in all)\n")
+    print(
+        f"{'':28}{'c=1 p50':>10}{'c=1 p99':>10}{'c=1 rps':>10}{'c=32 p50':>10}{'c=32 p99':>10}{'c=32 rps':>10}"
+    )
+    for key, target in targets.items():
+        print(
+            f"{key}. {target.label:25}"
+            + "".join(
+                f"{median(key, c, f):>10.2f}" if f != "rps" else f"{median(key, c, f):>10.1f}"
+                for c in CONCURRENCIES
+                for f in ("p50_ms", "p99_ms", "rps")
+            )
+        )
+    print()
+    for base in ("b", "c"):
+        print(
+            f"a/{base}: p50 c=1 {median('a', 1, 'p50_ms') / median(base, 1, 'p50_ms'):.2f}x   "
+            f"p50 c=32 {median('a', 32, 'p50_ms') / median(base, 32, 'p50_ms'):.2f}x   "
+            f"throughput c=32 {median('a', 32, 'rps') / median(base, 32, 'rps'):.2f}x"
+        )
+    print("\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms")
+    print("\nRSS (MB)        at rest   under load")
+    for name in at_rest:
+        print(f"  {name:12}{at_rest[name]:10.1f}{under_load[name]:12.1f}")
+
+
+if __name__ == "__main__":
+    main()
