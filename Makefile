@@ -11,13 +11,19 @@ APT_PACKAGES := nginx libnginx-mod-http-lua lua-cjson nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
-.PHONY: demo test lint deps system-deps clean
+.PHONY: demo test lint deps system-deps bench clean
 
 demo: deps
 	$(BIN)/funcatron-wf dev examples/hello examples/petstore --port $(PORT)
 
 test: deps lint
 	$(BIN)/pytest
+
+# The benchmark against the Temporal floor (bench/run.py); about 3 minutes.
+bench: deps
+	@command -v wrk >/dev/null || (echo "installing wrk with apt-get"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk)
+	$(BIN)/python bench/run.py
 
 lint: deps
 	$(BIN)/ruff check .
