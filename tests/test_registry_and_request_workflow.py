@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope
+from funcatron_wf.engine.queues import REGISTRY_WORKFLOW_ID
+from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import (
     RegistrationRefused,
     ensure_registry,
@@ -115,3 +118,58 @@ async def test_a_func_registered_after_the_tron_started_routes_at_once(
     assert found.status == 200
     assert json.loads(found.body.data) == {"echo": "hi"}
     assert (found.func.name, found.func.sha) == ("late", func_folder.sha)
+
+
+async def test_histories_replay_deterministically_without_the_sandbox(
+    temporal_client: Client, tron_queue: str, tmp_path: Path
+) -> None:
+    """The Tron runs its workflows unsandboxed for speed; replaying real
+    histories (a reply request, a no-reply one that continued-as-new, and the
+    Registry) is what keeps that honest."""
+    host = f"{uuid.uuid4().hex}.local"
+    folder = tmp_path / "replayed"
+    folder.mkdir()
+    (folder / "openapi.yaml").write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+        f"servers: [{{url: 'http://{host}/'}}]\n"
+        "paths:\n  /ping:\n    get:\n      operationId: replayed_ops.ping\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    (folder / "replayed_ops.py").write_text("def ping():\n    return {'pong': True}\n")
+    func_folder = FuncFolder.load(folder)
+    await register_func(temporal_client, func_folder.registration())
+    histories = []
+    with ThreadPoolExecutor(2) as executor:
+        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
+        async with worker:
+            for reply in (True, False):
+                request = RequestEnvelope(
+                    request_id=uuid.uuid4().hex,
+                    source="test",
+                    host=host,
+                    method="GET",
+                    path="/ping",
+                    reply=reply,
+                )
+                handle = await temporal_client.start_workflow(
+                    RequestWorkflow.run, request, id=request.request_id, task_queue=tron_queue
+                )
+                assert (await handle.result()).status == 200  # follows the continued run
+                described = await temporal_client.get_workflow_handle(request.request_id).describe()
+                runs = {handle.result_run_id, described.run_id}
+                assert len(runs) == (1 if reply else 2)  # a no-reply request continued-as-new
+                for run_id in runs:
+                    histories.append(
+                        await temporal_client.get_workflow_handle(
+                            request.request_id, run_id=run_id
+                        ).fetch_history()
+                    )
+    histories.append(
+        await temporal_client.get_workflow_handle(REGISTRY_WORKFLOW_ID).fetch_history()
+    )
+    replayer = Replayer(
+        workflows=[RequestWorkflow, RegistryWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+    )
+    for history in histories:
+        await replayer.replay_workflow(history)  # raises on any nondeterminism
+    assert len(histories) == 4
