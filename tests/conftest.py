@@ -6,6 +6,7 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
@@ -18,6 +19,34 @@ REPO = Path(__file__).resolve().parents[1]
 # server, so its Registry does not meet the one the in-process tests use.
 STACK_NAMESPACE = "funcatron-stack-test"
 EXAMPLES = REPO / "examples"
+
+
+ONE_OPERATION_SPEC = """openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths:
+  /x:
+    get:
+      operationId: {operation_id}
+      responses: {{'200': {{description: ok}}}}
+"""
+
+
+def write_func_folder(folder: Path, spec: str, code: dict[str, str]) -> Path:
+    """A Func folder made by a test: an openapi.yaml and its modules."""
+    folder.mkdir(parents=True)
+    (folder / "openapi.yaml").write_text(spec)
+    for name, text in code.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def problem_document(response: Any) -> dict:
+    """The problem+json body of an error reply, checked for what every one carries."""
+    assert response.headers["content-type"] == "application/problem+json"
+    document = response.json()
+    assert document["request_id"] == response.headers["x-request-id"]
+    assert document["status"] == response.status_code
+    return document
 
 
 def free_port() -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import free_port
@@ -81,6 +83,16 @@ class DevProcess:
             self.popen.kill()
             self.popen.wait()
             raise
+
+
+@contextlib.contextmanager
+def running(process: DevProcess) -> Iterator[DevProcess]:
+    """Wait for a dev stack to be ready; press Ctrl-C on it afterwards."""
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.interrupt()
 
 
 def pid_alive(pid: int) -> bool:

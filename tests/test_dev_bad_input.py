@@ -10,16 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from funcatron_wf.engine.cli import main
-from tests.conftest import EXAMPLES, free_port
-
-GOOD_SPEC = """openapi: 3.0.3
-info: {{title: t, version: '1'}}
-paths:
-  /x:
-    get:
-      operationId: {operation_id}
-      responses: {{'200': {{description: ok}}}}
-"""
+from tests.conftest import EXAMPLES, ONE_OPERATION_SPEC, free_port
 
 
 def run_dev(*args: str) -> tuple[int, str]:
@@ -44,7 +35,9 @@ def test_spec_that_fails_validation(tmp_path: Path) -> None:
 
 
 def test_operation_id_that_names_no_function(tmp_path: Path) -> None:
-    (tmp_path / "openapi.yaml").write_text(GOOD_SPEC.format(operation_id="bad_input_ops.absent"))
+    (tmp_path / "openapi.yaml").write_text(
+        ONE_OPERATION_SPEC.format(operation_id="bad_input_ops.absent")
+    )
     (tmp_path / "bad_input_ops.py").write_text("def present():\n    return {}\n")
     code, output = run_dev(str(tmp_path))
     line = assert_one_error_line(output)

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from tests.conftest import EXAMPLES
-from tests.dev_process import FUNCATRON, DevProcess, pid_alive
+from tests.conftest import EXAMPLES, problem_document
+from tests.dev_process import FUNCATRON, DevProcess, pid_alive, running
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -22,25 +22,14 @@ REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     log = tmp_path_factory.mktemp("dev") / "dev.log"
-    process = DevProcess([EXAMPLES / "hello", EXAMPLES / "petstore"], log)
-    try:
-        process.wait_ready()
+    with running(DevProcess([EXAMPLES / "hello", EXAMPLES / "petstore"], log)) as process:
         yield process
-    finally:
-        process.interrupt()
 
 
 @pytest.fixture(scope="module")
 def http(dev: DevProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dev.url, timeout=30) as client:
         yield client
-
-
-def problem(response: httpx.Response) -> dict:
-    assert response.headers["content-type"] == "application/problem+json"
-    document = response.json()
-    assert document["request_id"] == response.headers["x-request-id"]
-    return document
 
 
 def test_dev_prints_the_front_and_temporal_ui_urls(dev: DevProcess) -> None:
@@ -81,7 +70,10 @@ def test_post_then_get_openapi3(http: httpx.Client) -> None:
 def test_unknown_route_is_404_json_with_request_id(http: httpx.Client) -> None:
     response = http.get("/v1/nowhere", headers={"host": "hello.local"})
     assert response.status_code == 404
-    assert problem(response)["detail"] == "no Func serves GET /v1/nowhere on host 'hello.local'"
+    assert (
+        problem_document(response)["detail"]
+        == "no Func serves GET /v1/nowhere on host 'hello.local'"
+    )
 
 
 def test_unknown_host_is_404(http: httpx.Client) -> None:
@@ -93,7 +85,7 @@ def test_raising_function_is_500_and_the_runner_survives(
 ) -> None:
     response = http.get("/v1/boom", headers={"host": "hello.local"})
     assert response.status_code == 500
-    document = problem(response)
+    document = problem_document(response)
     assert document["detail"] == "greetings.boom raised RuntimeError"
     assert "this Func always fails" in document["traceback"]  # dev mode shows it
     assert pid_alive(dev.child_pids()["runner"])

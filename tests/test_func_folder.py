@@ -5,25 +5,13 @@ import pytest
 
 from funcatron_wf.engine.errors import FuncFolderError
 from funcatron_wf.workers.func_folder import FuncFolder
-from tests.conftest import EXAMPLES
-
-SPEC = """openapi: 3.0.3
-info: {{title: t, version: '1'}}
-paths:
-  /x:
-    get:
-      operationId: {operation_id}
-      responses: {{'200': {{description: ok}}}}
-"""
+from tests.conftest import EXAMPLES, ONE_OPERATION_SPEC, write_func_folder
 
 
 def make_folder(tmp_path: Path, operation_id: str, code: dict[str, str]) -> Path:
-    folder = tmp_path / "func"
-    folder.mkdir()
-    (folder / "openapi.yaml").write_text(SPEC.format(operation_id=operation_id))
-    for name, text in code.items():
-        (folder / name).write_text(text)
-    return folder
+    return write_func_folder(
+        tmp_path / "func", ONE_OPERATION_SPEC.format(operation_id=operation_id), code
+    )
 
 
 def test_sha_is_stable_and_changes_with_content(tmp_path: Path) -> None:

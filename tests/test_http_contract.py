@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
-from tests.dev_process import DevProcess
+from tests.conftest import EXAMPLES, REPO, problem_document
+from tests.dev_process import DevProcess, running
 
 CONTRACT = REPO / "tests" / "funcs" / "contract"
 STATE = Path("/tmp/funcatron-contract-state")
@@ -36,25 +36,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
         root / "dev.log",
         env={"FUNCATRON_SPEC_REWRITE": STAGING, "FUNCATRON_MAX_BODY_SIZE": str(MAX_BODY)},
     )
-    try:
-        process.wait_ready()
+    with running(process):
         yield process
-    finally:
-        process.interrupt()
 
 
 @pytest.fixture(scope="module")
 def http(dev: DevProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=dev.url, headers={"host": "contract.local"}, timeout=60) as client:
         yield client
-
-
-def problem(response: httpx.Response) -> dict:
-    assert response.headers["content-type"] == "application/problem+json"
-    document = response.json()
-    assert document["request_id"] == response.headers["x-request-id"]
-    assert document["status"] == response.status_code
-    return document
 
 
 # --- arguments -----------------------------------------------------------
@@ -221,7 +210,7 @@ def test_error_statuses_are_problem_json_with_request_id(
     started = time.monotonic()
     response = http.request(method, path, **kwargs)
     assert response.status_code == status
-    document = problem(response)
+    document = problem_document(response)
     for key, value in expected.items():
         assert document[key] == value
     if case == "405-wrong-method":
@@ -304,7 +293,7 @@ def test_prefer_respond_async_on_any_operation(http: httpx.Client) -> None:
 
 
 def test_status_of_an_unknown_request_is_404(http: httpx.Client) -> None:
-    assert problem(http.get("/_funcatron/requests/" + "0" * 32))["title"] == "Not Found"
+    assert problem_document(http.get("/_funcatron/requests/" + "0" * 32))["title"] == "Not Found"
 
 
 # --- retries -------------------------------------------------------------
@@ -324,7 +313,8 @@ def test_retryable_operation_gives_up_after_its_attempts(http: httpx.Client) -> 
     key = uuid.uuid4().hex
     response = http.post(f"/c/flaky/{key}?failures=9")
     assert (
-        problem(response)["detail"] == "contract_ops.flaky raised RuntimeError (after 3 attempts)"
+        problem_document(response)["detail"]
+        == "contract_ops.flaky raised RuntimeError (after 3 attempts)"
     )
     assert attempts(key) == 3
 

@@ -28,6 +28,7 @@ from funcatron_wf.workers.calling import CallEnvironment
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.runner import runner_workers
 from funcatron_wf.workers.tron import tron_worker
+from tests.conftest import write_func_folder
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +88,15 @@ async def test_a_func_registered_after_the_tron_started_routes_at_once(
     temporal_client: Client, tron_queue: str, tmp_path: Path
 ) -> None:
     host = f"{uuid.uuid4().hex}.local"
-    folder = tmp_path / "late"
-    folder.mkdir()
-    (folder / "openapi.yaml").write_text(
+    folder = write_func_folder(
+        tmp_path / "late",
         "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
         f"servers: [{{url: 'http://{host}/'}}]\n"
         "paths:\n  /echo/{word}:\n    get:\n      operationId: late_ops.echo\n"
         "      parameters: [{name: word, in: path, required: true, schema: {type: string}}]\n"
-        "      responses: {'200': {description: ok}}\n"
+        "      responses: {'200': {description: ok}}\n",
+        {"late_ops.py": "def echo(word):\n    return {'echo': word}\n"},
     )
-    (folder / "late_ops.py").write_text("def echo(word):\n    return {'echo': word}\n")
     func_folder = FuncFolder.load(folder)
 
     request = RequestEnvelope(
@@ -127,15 +127,14 @@ async def test_histories_replay_deterministically_without_the_sandbox(
     histories (a reply request, a no-reply one that continued-as-new, and the
     Registry) is what keeps that honest."""
     host = f"{uuid.uuid4().hex}.local"
-    folder = tmp_path / "replayed"
-    folder.mkdir()
-    (folder / "openapi.yaml").write_text(
+    folder = write_func_folder(
+        tmp_path / "replayed",
         "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
         f"servers: [{{url: 'http://{host}/'}}]\n"
         "paths:\n  /ping:\n    get:\n      operationId: replayed_ops.ping\n"
-        "      responses: {'200': {description: ok}}\n"
+        "      responses: {'200': {description: ok}}\n",
+        {"replayed_ops.py": "def ping():\n    return {'pong': True}\n"},
     )
-    (folder / "replayed_ops.py").write_text("def ping():\n    return {'pong': True}\n")
     func_folder = FuncFolder.load(folder)
     await register_func(temporal_client, func_folder.registration())
     histories = []
