@@ -126,7 +126,8 @@ class OperationValidator:
         self.api = OpenAPI.from_dict({**openapi, "servers": [{"url": "/"}]})
 
     def validate(self, request: RequestEnvelope, path: str, body: bytes | None) -> ValidatedRequest:
-        result = self.api.unmarshal_request(_EnvelopeRequest(request, path, body))
+        adapted = _EnvelopeRequest(request, path, body)
+        result = self.api.unmarshal_request(adapted)
         validated = ValidatedRequest()
         for error in result.errors:
             if isinstance(error.__cause__, MediaTypeNotFound):
@@ -146,8 +147,7 @@ class OperationValidator:
             ):
                 typed.update(location)
         validated.parameters = json_safe(typed)
-        content_type = _EnvelopeRequest(request, path, None).content_type
-        if result.body is not None and content_type.startswith(FORM_MEDIA_TYPES):
+        if result.body is not None and adapted.content_type.startswith(FORM_MEDIA_TYPES):
             validated.form_body = json_safe(result.body)
         return validated
 

@@ -45,15 +45,23 @@ function _M.configure(options)
     end
 end
 
-local function problem(status, title, detail, request_id)
+-- Every reply the front writes itself: a JSON document and X-Request-Id.
+local function write_json(status, content_type, document, request_id, headers)
     ngx.status = status
-    ngx.header["Content-Type"] = "application/problem+json"
+    ngx.header["Content-Type"] = content_type
     ngx.header["X-Request-Id"] = request_id
-    ngx.print(cjson.encode({
+    for name, value in pairs(headers or {}) do
+        ngx.header[name] = value
+    end
+    ngx.print(cjson.encode(document))
+    return ngx.exit(status)
+end
+
+local function problem(status, title, detail, request_id)
+    return write_json(status, "application/problem+json", {
         type = "about:blank", title = title, status = status,
         detail = detail, request_id = request_id,
-    }))
-    return ngx.exit(status)
+    }, request_id)
 end
 
 -- PCRE's UTF mode refuses a subject that is not valid UTF-8.
@@ -219,15 +227,13 @@ end
 -- 202 for a no-reply request, which runs on under the same request id.
 local function write_accepted(request_id)
     local status_url = "/_funcatron/requests/" .. request_id
-    ngx.status = 202
-    ngx.header["Content-Type"] = "application/json"
-    ngx.header["Location"] = status_url
-    ngx.header["X-Request-Id"] = request_id
+    local headers = { Location = status_url }
     if ngx.ctx.prefers_async then
-        ngx.header["Preference-Applied"] = "respond-async"
+        headers["Preference-Applied"] = "respond-async"
     end
-    ngx.print(cjson.encode({ request_id = request_id, state = "accepted", status_url = status_url }))
-    return ngx.exit(202)
+    return write_json(202, "application/json",
+        { request_id = request_id, state = "accepted", status_url = status_url },
+        request_id, headers)
 end
 
 local function write_close_event(event, request_id)
@@ -307,12 +313,8 @@ function _M.status(request_id)
     end
     local info = (cjson.decode(described.body) or {}).workflowExecutionInfo
     if type(info) == "table" and info.status == "WORKFLOW_EXECUTION_STATUS_RUNNING" then
-        ngx.status = 202
-        ngx.header["Content-Type"] = "application/json"
-        ngx.header["Retry-After"] = "1"
-        ngx.header["X-Request-Id"] = request_id
-        ngx.print(cjson.encode({ request_id = request_id, state = "pending" }))
-        return ngx.exit(202)
+        return write_json(202, "application/json",
+            { request_id = request_id, state = "pending" }, request_id, { ["Retry-After"] = "1" })
     end
     local event = close_event(request_id)
     if event == nil then
