@@ -7,8 +7,6 @@ arrays into null; so a JSON body always travels as JSON *text* in
 ``Body.data`` and is parsed only by the Func host.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 from dataclasses import dataclass, field
@@ -26,15 +24,15 @@ class Body:
     data: str = ""
 
     @classmethod
-    def from_json(cls, value: Any) -> Body:
+    def from_json(cls, value: Any) -> "Body":
         return cls(encoding="json", data=json.dumps(value))
 
     @classmethod
-    def from_text(cls, text: str) -> Body:
+    def from_text(cls, text: str) -> "Body":
         return cls(encoding="text", data=text)
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> Body:
+    def from_bytes(cls, raw: bytes) -> "Body":
         return cls(encoding="base64", data=base64.b64encode(raw).decode("ascii"))
 
     def raw(self) -> bytes:

@@ -7,8 +7,6 @@ reaches history. The workflow continues-as-new with its state when Temporal
 suggests it, so its history stays small however many deploys it sees.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 
 from temporalio import workflow

@@ -21,8 +21,6 @@ request, and when the update arrived while the first workflow task ran
 (usually) an extra workflow task: about 10 ms more per request, measured.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any

@@ -7,8 +7,6 @@ path, more literal segments), as OpenAPI says concrete paths beat templated
 ones.
 """
 
-from __future__ import annotations
-
 import re
 from dataclasses import dataclass, field
 from typing import Any
