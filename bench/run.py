@@ -12,8 +12,10 @@ and, on it:
   c. the direct baseline: nginx proxying to a plain Python HTTP handler.
 Then drives each with wrk at concurrency 1 and 32, the three interleaved and
 repeated over rounds (the machine is shared and noisy), and prints the
-median p50/p99 latency and requests/s, the ratios a/b and a/c, and the RSS
-of the platform's processes at rest and under load.
+median p50/p99 latency and requests/s; the ratios a/b and a/c as the median
+of each round's own ratio (a and its baseline ran back to back, so the
+machine's drift, up to 2x within an hour here, cancels); and the RSS of the
+platform's processes at rest and under load.
 """
 
 from __future__ import annotations
@@ -233,9 +235,9 @@ def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="length of each wrk run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved rounds; medians are reported"
+        "--rounds", type=int, default=5, help="interleaved rounds; medians are reported"
     )
     options = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -290,6 +292,11 @@ def main() -> None:
         shutil.rmtree(runtime, ignore_errors=True)
 
 
+def times(ratio: float) -> str:
+    """A ratio with two significant digits at least (a/c throughput is ~0.005x)."""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
+
+
 def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
     def median(key: str, connections: int, field: str) -> float:
         return statistics.median(getattr(s, field) for s in samples[(key, connections)])
@@ -307,12 +314,19 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
                 for f in ("p50_ms", "p99_ms", "rps")
             )
         )
-    print()
+
+    def paired(base: str, connections: int, field: str) -> float:
+        """The median over rounds of a's figure over base's in the same round:
+        the two ran one after the other, so the machine's drift cancels out."""
+        pairs = zip(samples[("a", connections)], samples[(base, connections)], strict=True)
+        return statistics.median(getattr(x, field) / getattr(y, field) for x, y in pairs)
+
+    print("\nratios: median over rounds of the ratio within each round")
     for base in ("b", "c"):
         print(
-            f"a/{base}: p50 c=1 {median('a', 1, 'p50_ms') / median(base, 1, 'p50_ms'):.2f}x   "
-            f"p50 c=32 {median('a', 32, 'p50_ms') / median(base, 32, 'p50_ms'):.2f}x   "
-            f"throughput c=32 {median('a', 32, 'rps') / median(base, 32, 'rps'):.2f}x"
+            f"a/{base}: p50 c=1 {times(paired(base, 1, 'p50_ms'))}   "
+            f"p50 c=32 {times(paired(base, 32, 'p50_ms'))}   "
+            f"throughput c=32 {times(paired(base, 32, 'rps'))}"
         )
     print("\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms")
     print("\nRSS (MB)        at rest   under load")
