@@ -144,12 +144,27 @@ class RssSampler(threading.Thread):
                 self.peak[name] = max(self.peak[name], rss_mb(pid))
 
 
-def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target], dict[str, int]]:
-    processes: list[ManagedProcess] = []
-    ports = {name: free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
+def start_temporal(
+    runtime: Path,
+    ports: dict[str, int],
+    processes: list[ManagedProcess],
+    *,
+    headless: bool = False,
+    extra_config: dict[str, str] | None = None,
+) -> ManagedProcess:
+    """The embedded dev server with the platform's settings; ``extra_config``
+    adds dynamic-config values or replaces the platform's."""
     temporal = dev_server(
-        port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime
-    )
+        port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime,
+        headless=headless,
+    )  # fmt: skip
+    for key, value in (extra_config or {}).items():
+        setting = f"{key}={value}"
+        ours = [i for i, arg in enumerate(temporal.argv) if arg.startswith(f"{key}=")]
+        if ours:
+            temporal.argv[ours[0]] = setting
+        else:
+            temporal.argv += ["--dynamic-config-value", setting]
     processes.append(temporal.start())
     asyncio.run(
         connect_when_ready(
@@ -157,28 +172,23 @@ def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target],
         )
     )
     wait_until(lambda: port_accepts("127.0.0.1", ports["http"]), process=temporal, what="HTTP API")
+    return temporal
 
+
+def start_floor(
+    runtime: Path, ports: dict[str, int], processes: list[ManagedProcess]
+) -> tuple[ManagedProcess, ManagedProcess]:
+    """The floor's worker, and the nginx that serves the floor's front on port
+    ``b`` and the direct baseline (to the handler on port ``direct``) on ``c``."""
     ready = runtime / "floor.ready"
     floor = ManagedProcess(
         "floor worker",
-        [
-            sys.executable,
-            str(BENCH / "floor" / "worker.py"),
-            f"127.0.0.1:{ports['grpc']}",
-            str(ready),
-        ],
+        [sys.executable, str(BENCH / "floor" / "worker.py"), f"127.0.0.1:{ports['grpc']}",
+         str(ready)],
         log_path=runtime / "floor.log",
-    )
+    )  # fmt: skip
     processes.append(floor.start())
     wait_until(ready.exists, process=floor, what="ready", timeout=60)
-
-    direct = ManagedProcess(
-        "direct handler", [sys.executable, str(BENCH / "direct.py"), str(ports["direct"])],
-        log_path=runtime / "direct.log",
-    )  # fmt: skip
-    processes.append(direct.start())
-    wait_until(lambda: port_accepts("127.0.0.1", ports["direct"]), process=direct, what="listening")
-
     config = runtime / "baselines.conf"
     config.write_text(
         NginxTemplate((BENCH / "baselines.conf.template").read_text()).substitute(
@@ -197,7 +207,28 @@ def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target],
         log_path=runtime / "baselines.out",
     )  # fmt: skip
     processes.append(baselines.start())
-    wait_until(lambda: port_accepts("127.0.0.1", ports["c"]), process=baselines, what="listening")
+    wait_until(lambda: port_accepts("127.0.0.1", ports["b"]), process=baselines, what="listening")
+    return floor, baselines
+
+
+def stack_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
+
+
+def start_stack(
+    runtime: Path, processes: list[ManagedProcess]
+) -> tuple[dict[str, Target], dict[str, int]]:
+    """Everything, on one server; started processes go to ``processes`` at once,
+    so the caller stops them even if a later one fails to start."""
+    ports = stack_ports()
+    temporal = start_temporal(runtime, ports, processes)
+    direct = ManagedProcess(
+        "direct handler", [sys.executable, str(BENCH / "direct.py"), str(ports["direct"])],
+        log_path=runtime / "direct.log",
+    )  # fmt: skip
+    processes.append(direct.start())
+    wait_until(lambda: port_accepts("127.0.0.1", ports["direct"]), process=direct, what="listening")
+    floor, baselines = start_floor(runtime, ports, processes)
 
     dev_log = runtime / "dev.log"
     dev = ManagedProcess(
@@ -230,7 +261,7 @@ def start_stack(runtime: Path) -> tuple[list[ManagedProcess], dict[str, Target],
     pids["floor worker"] = floor.pid
     pids["baselines nginx"] = baselines.pid
     pids["direct handler"] = direct.pid
-    return processes, targets, pids
+    return targets, pids
 
 
 def main() -> None:
@@ -249,7 +280,7 @@ def main() -> None:
     started = time.monotonic()
     try:
         print("starting Temporal, the floor, the direct baseline and funcatron-wf ...", flush=True)
-        processes, targets, pids = start_stack(runtime)
+        targets, pids = start_stack(runtime, processes)
         platform = {name: pids[name] for name in ("tron", "runner", "nginx", "temporal")}
         # whose CPU each target's requests spend (the server is shared)
         cpu_pids = {

@@ -16,7 +16,6 @@ as for `temporal server start-dev --dynamic-config-value`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import statistics
 import sys
@@ -27,67 +26,21 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from run import Target, cpu_seconds, run_wrk  # noqa: E402
+from run import Target, cpu_seconds, run_wrk, stack_ports, start_floor, start_temporal  # noqa: E402
 
-from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until  # noqa: E402
-from funcatron_wf.deploy.temporal_dev import DEV_SERVER_DYNAMIC_CONFIG, dev_server  # noqa: E402
-from funcatron_wf.engine.temporal_client import connect_when_ready  # noqa: E402
-from funcatron_wf.sources.http_front import NGINX, NginxTemplate  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from funcatron_wf.deploy.processes import ManagedProcess  # noqa: E402
+from funcatron_wf.deploy.temporal_dev import DEV_SERVER_DYNAMIC_CONFIG  # noqa: E402
 
 
 def floor_stack(
     extra_config: dict[str, str], runtime: Path, processes: list[ManagedProcess]
 ) -> tuple[Target, int]:
-    """A dev server with the platform's settings plus ``extra_config``, the floor
-    worker and its front; returns the front's target and the server's pid."""
-    ports = {name: free_port() for name in ("grpc", "ui", "http", "floor", "unused_a", "unused_b")}
-    temporal = dev_server(
-        port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime,
-        headless=True,
-    )  # fmt: skip
-    for key, value in extra_config.items():  # replacing the platform's value, if it sets one
-        setting = f"{key}={value}"
-        ours = [i for i, arg in enumerate(temporal.argv) if arg.startswith(f"{key}=")]
-        if ours:
-            temporal.argv[ours[0]] = setting
-        else:
-            temporal.argv += ["--dynamic-config-value", setting]
-    processes.append(temporal.start())
-    asyncio.run(
-        connect_when_ready(
-            f"127.0.0.1:{ports['grpc']}", still_starting=lambda: temporal.exit_code() is None
-        )
-    )
-    wait_until(lambda: port_accepts("127.0.0.1", ports["http"]), process=temporal, what="HTTP API")
-    ready = runtime / "floor.ready"
-    worker = ManagedProcess(
-        "floor worker",
-        [sys.executable, str(BENCH / "floor" / "worker.py"), f"127.0.0.1:{ports['grpc']}", str(ready)],
-        log_path=runtime / "floor.log",
-    )  # fmt: skip
-    processes.append(worker.start())
-    wait_until(ready.exists, process=worker, what="ready", timeout=60)
-    config = runtime / "floor.conf"
-    config.write_text(
-        NginxTemplate((BENCH / "baselines.conf.template").read_text()).substitute(
-            runtime_dir=runtime,
-            bench_dir=BENCH,
-            temporal_http=f"127.0.0.1:{ports['http']}",
-            floor_port=ports["floor"],
-            direct_port=ports["unused_a"],
-            front_port=ports["unused_b"],
-        )  # fmt: skip
-    )
-    front = ManagedProcess(
-        "floor nginx",
-        [NGINX, "-p", str(runtime), "-c", str(config), "-e", str(runtime / "error.log"),
-         "-g", "daemon off;"],
-        log_path=runtime / "nginx.out",
-    )  # fmt: skip
-    processes.append(front.start())
-    wait_until(lambda: port_accepts("127.0.0.1", ports["floor"]), process=front, what="listening")
-    return Target("", "", f"http://127.0.0.1:{ports['floor']}/echo/hi", "floor"), temporal.pid
+    """A headless server with the platform's settings plus ``extra_config``, the
+    floor's worker and front; returns the front's target and the server's pid."""
+    ports = stack_ports()
+    temporal = start_temporal(runtime, ports, processes, headless=True, extra_config=extra_config)
+    start_floor(runtime, ports, processes)
+    return Target("", "", f"http://127.0.0.1:{ports['b']}/echo/hi", "floor"), temporal.pid
 
 
 def parse_variant(text: str) -> dict[str, str]:
