@@ -47,6 +47,12 @@ class RegistryWorkflow:
     def snapshot(self) -> RegistrySnapshot:
         return RegistrySnapshot(generation=self._generation, funcs=list(self._funcs.values()))
 
+    @workflow.query
+    def generation(self) -> int:
+        """What Trons ask every second; they read the snapshot, which carries
+        every Func's spec, only when this has moved."""
+        return self._generation
+
     @workflow.update
     def register_func(self, func: RegisteredFunc) -> RegistrySnapshot:
         """Add a Func, or replace the version registered under its name."""

@@ -40,3 +40,8 @@ async def register_func(client: Client, func: RegisteredFunc) -> RegistrySnapsho
 async def read_registry(client: Client) -> RegistrySnapshot:
     handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
     return await handle.query(RegistryWorkflow.snapshot)
+
+
+async def read_registry_generation(client: Client) -> int:
+    handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
+    return await handle.query(RegistryWorkflow.generation)

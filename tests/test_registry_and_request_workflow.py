@@ -15,7 +15,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope
 from funcatron_wf.engine.queues import REGISTRY_WORKFLOW_ID
-from funcatron_wf.engine.registry import RegistryWorkflow
+from funcatron_wf.engine.registry import RegistrySnapshot, RegistryWorkflow
 from funcatron_wf.engine.registry_client import (
     RegistrationRefused,
     ensure_registry,
@@ -24,6 +24,7 @@ from funcatron_wf.engine.registry_client import (
 )
 from funcatron_wf.engine.request_workflow import RequestWorkflow
 from funcatron_wf.engine.routing import RegisteredFunc, Route
+from funcatron_wf.workers import tron
 from funcatron_wf.workers.calling import CallEnvironment
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.runner import runner_workers
@@ -172,3 +173,46 @@ async def test_histories_replay_deterministically_without_the_sandbox(
     for history in histories:
         await replayer.replay_workflow(history)  # raises on any nondeterminism
     assert len(histories) == 4
+
+
+async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
+    temporal_client: Client, tron_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    snapshot_reads = []
+
+    async def counting_read_registry(client: Client) -> RegistrySnapshot:
+        snapshot_reads.append(1)
+        return await read_registry(client)
+
+    monkeypatch.setattr(tron, "read_registry", counting_read_registry)
+    cache = tron.RouteCache(temporal_client, max_age=0.0)  # refresh before every request
+    host = f"{uuid.uuid4().hex}.local"
+    request = RequestEnvelope(
+        request_id=uuid.uuid4().hex, source="test", host=host, method="GET", path="/v1/things/1"
+    )
+    assert (await cache.route(request)).error.status == 404
+    assert len(snapshot_reads) == 1  # the first refresh; the miss's refresh asked the generation
+    assert (await cache.route(request)).error.status == 404
+    assert len(snapshot_reads) == 1
+
+    func = unique_func(host)
+    func.openapi = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "servers": [{"url": f"http://{host}/v1"}],
+        "paths": {
+            "/things/{id}": {
+                "get": {
+                    "operationId": "things.get",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
+    }
+    await register_func(temporal_client, func)
+    decision = await cache.route(request)
+    assert decision.error is None and decision.operation_id == "things.get"
+    assert len(snapshot_reads) == 2

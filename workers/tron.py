@@ -3,10 +3,11 @@ routing local activity (match, then validate with openapi-core) from a
 cached snapshot of the Registry.
 
 The cache is refreshed when it is older than ``max_age`` and on every miss,
-so a route registered before a request began always answers. Concurrent
-refreshes coalesce: a caller waiting on the lock reuses any refresh that
-started after it asked, so a flood of unknown paths costs one query in flight
-at a time, not one per request.
+so a route registered before a request began always answers. A refresh asks
+the Registry for its generation and reads the whole snapshot (every Func's
+spec) only when that moved. Concurrent refreshes coalesce: a caller waiting
+on the lock reuses any refresh that started after it asked, so a flood of
+unknown paths costs one query in flight at a time, not one per request.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope, problem_response
 from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
-from funcatron_wf.engine.registry_client import ensure_registry, read_registry
+from funcatron_wf.engine.registry_client import (
+    ensure_registry,
+    read_registry,
+    read_registry_generation,
+)
 from funcatron_wf.engine.request_workflow import (
     ROUTE_ACTIVITY,
     FuncTarget,
@@ -60,14 +65,15 @@ class RouteCache:
                 return  # a refresh that started after we asked has finished: share it
             started_at = time.monotonic()
             try:
-                snapshot = await read_registry(self._client)
+                # The snapshot carries every Func's spec: read it only when it changed.
+                if await read_registry_generation(self._client) != self._generation:
+                    snapshot = await read_registry(self._client)
+                    self._table = RouteTable(snapshot.funcs)
+                    self._generation = snapshot.generation
             except RPCError as err:
                 if err.status != RPCStatusCode.NOT_FOUND:
                     raise
                 return  # nothing registered yet
-            if snapshot.generation != self._generation:
-                self._table = RouteTable(snapshot.funcs)
-                self._generation = snapshot.generation
             self._loaded_at = started_at
 
     def _match(self, request: RequestEnvelope) -> RouteMatch:
