@@ -20,6 +20,7 @@ from pathlib import Path
 
 from funcatron_wf.deploy.processes import (
     ManagedProcess,
+    any_free_port,
     port_accepts,
     require_free_port,
     wait_until,
@@ -121,13 +122,17 @@ class DevStack:
             )
         else:
             client = await connect(settings.temporal_address, settings.namespace)
-        self._start_worker("tron")
+        # The Tron's front door: the HTTP front offers it each request first.
+        front_door = settings.tron_http or f"127.0.0.1:{any_free_port()}"
+        self._start_worker("tron", "--front-door", front_door)
         for folder in self.folders:
             await register_func(
                 client, folder.registration(FuncSettings(dev_mode=True, validate_responses=True))
             )
         self._start_worker("runner", *(str(folder.path) for folder in self.folders))
-        front = self._start(nginx_front(settings, self.runtime_dir))
+        front = self._start(
+            nginx_front(settings.model_copy(update={"tron_http": front_door}), self.runtime_dir)
+        )
         wait_until(
             lambda: port_accepts(settings.listen, settings.port), process=front, what="listening"
         )

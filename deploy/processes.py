@@ -103,6 +103,13 @@ def port_accepts(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def any_free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a service this machine starts next."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 def require_free_port(host: str, port: int, *, what: str, flag: str) -> None:
     with socket.socket() as probe:
         # SO_REUSEADDR: only a listener makes the port "in use", not TIME_WAIT leftovers.

@@ -176,18 +176,30 @@ def _blob_store(settings: Settings) -> BlobStore | None:
 @main.command()
 @ready_file_option
 @blob_dir_option
+@click.option(
+    "--front-door",
+    metavar="HOST:PORT",
+    help="Also take requests from the HTTP front here, routing them before they start "
+    "(the front's FUNCATRON_TRON_HTTP).",
+)
 @temporal_options
-def tron(ready_file: Path | None, **flags: Any) -> None:
+def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     """Run a Tron worker: request workflows, routing and the Registry."""
     from funcatron_wf.engine.temporal_client import connect
     from funcatron_wf.workers.tron import run_tron
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = _settings(**flags)
+    door = None
+    if front_door is not None:
+        host, _, port = front_door.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter(f"{front_door!r} is not HOST:PORT", param_hint="--front-door")
+        door = (host, int(port))
 
     async def serve() -> None:
         client = await connect(settings.temporal_address, settings.namespace)
-        await run_tron(client, blobs=_blob_store(settings), ready_file=ready_file)
+        await run_tron(client, blobs=_blob_store(settings), ready_file=ready_file, front_door=door)
 
     _run(serve())
     _exit_without_teardown(0)

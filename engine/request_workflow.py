@@ -1,4 +1,11 @@
-"""RequestWorkflow: one request, from routing to the response envelope.
+"""One request, from routing to the response envelope. Two workflows:
+
+RoutedRequestWorkflow, for requests the Tron's front door routed and
+validated before starting them (workers/tron_front.py): the decision is its
+input, so it only runs the operation. That is the HTTP front's usual path.
+
+RequestWorkflow, for requests started without a decision (the HTTP front
+when no front door answers, and sources that have none), which:
 
 1. route and validate with one local activity on the Tron's registry
    snapshot (recorded in history, so replay never re-routes); a request that
@@ -36,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ResponseEnvelope,
         problem_response,
     )
-    from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE
+    from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE, ROUTED_REQUEST_WORKFLOW_TYPE
     from funcatron_wf.engine.routing import FuncSettings, OperationPolicy
 
 ROUTE_ACTIVITY = "funcatron.route"
@@ -98,7 +105,7 @@ class RequestWorkflow:
         accepted = workflow.memo_value(DECISION_MEMO, None, type_hint=RouteDecision)
         if accepted is not None and accepted.target is not None:
             # the continued run of a no-reply request: routing is done
-            return await self._run_operation(request, accepted, accepted.target)
+            return await run_operation(request, accepted, accepted.target)
         try:
             decision = await workflow.execute_local_activity(
                 ROUTE_ACTIVITY,
@@ -114,64 +121,82 @@ class RequestWorkflow:
             return decision.error or problem_response(request.request_id, 500, "No route decision")
         if not (request.reply and decision.policy.reply):
             workflow.continue_as_new(request, memo={DECISION_MEMO: decision})
-        return await self._run_operation(request, decision, decision.target)
+        return await run_operation(request, decision, decision.target)
 
-    async def _run_operation(
-        self, request: RequestEnvelope, decision: RouteDecision, target: FuncTarget
-    ) -> ResponseEnvelope:
-        policy = decision.policy
-        func_ref = FuncRef(name=target.name, sha=target.sha, operation=decision.operation_id)
-        call = FuncCall(
-            request=request,
-            func=func_ref,
-            operation_path=decision.operation_path,
-            parameters=decision.parameters,
-            form_body=decision.form_body,
-            settings=target.settings,
-            retry_on_error=policy.retry_attempts > 0,
+
+async def run_operation(
+    request: RequestEnvelope, decision: RouteDecision, target: FuncTarget
+) -> ResponseEnvelope:
+    """Run the routed operation as an activity on its Func's queue; every failure
+    becomes a problem+json response envelope."""
+    policy = decision.policy
+    func_ref = FuncRef(name=target.name, sha=target.sha, operation=decision.operation_id)
+    call = FuncCall(
+        request=request,
+        func=func_ref,
+        operation_path=decision.operation_path,
+        parameters=decision.parameters,
+        form_body=decision.form_body,
+        settings=target.settings,
+        retry_on_error=policy.retry_attempts > 0,
+    )
+    timeout = timedelta(seconds=policy.timeout)
+    try:
+        return await workflow.execute_activity(
+            decision.operation_id,
+            call,
+            result_type=ResponseEnvelope,
+            task_queue=target.task_queue,
+            start_to_close_timeout=timeout,
+            # The whole budget, retries on a lost Runner included: then 504.
+            schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=100),
+                maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
+                non_retryable_error_types=["OperationNotFound"],
+            ),
         )
-        timeout = timedelta(seconds=policy.timeout)
-        try:
-            return await workflow.execute_activity(
-                decision.operation_id,
-                call,
-                result_type=ResponseEnvelope,
-                task_queue=target.task_queue,
-                start_to_close_timeout=timeout,
-                # The whole budget, retries on a lost Runner included: then 504.
-                schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=100),
-                    maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
-                    non_retryable_error_types=["OperationNotFound"],
-                ),
+    except ActivityError as err:
+        cause = err.cause
+        if isinstance(cause, TimeoutError):
+            return problem_response(
+                request.request_id,
+                504,
+                "Gateway Timeout",
+                f"{decision.operation_id} did not answer within {policy.timeout:g} s",
+                func=func_ref,
             )
-        except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, TimeoutError):
-                return problem_response(
-                    request.request_id,
-                    504,
-                    "Gateway Timeout",
-                    f"{decision.operation_id} did not answer within {policy.timeout:g} s",
-                    func=func_ref,
-                )
-            if isinstance(cause, ApplicationError) and cause.type == FUNC_ERROR:
-                details = cause.details[0] if cause.details else {}
-                return problem_response(
-                    request.request_id,
-                    500,
-                    "Internal Server Error",
-                    f"{cause.message} (after {policy.retry_attempts} attempts)",
-                    func=func_ref,
-                    extra=details if isinstance(details, dict) else None,
-                )
-            workflow.logger.warning("operation %s failed: %s", decision.operation_id, cause)
+        if isinstance(cause, ApplicationError) and cause.type == FUNC_ERROR:
+            details = cause.details[0] if cause.details else {}
             return problem_response(
                 request.request_id,
                 500,
                 "Internal Server Error",
-                f"{decision.operation_id} could not be run",
+                f"{cause.message} (after {policy.retry_attempts} attempts)",
                 func=func_ref,
+                extra=details if isinstance(details, dict) else None,
             )
+        workflow.logger.warning("operation %s failed: %s", decision.operation_id, cause)
+        return problem_response(
+            request.request_id,
+            500,
+            "Internal Server Error",
+            f"{decision.operation_id} could not be run",
+            func=func_ref,
+        )
+
+
+@workflow.defn(name=ROUTED_REQUEST_WORKFLOW_TYPE)
+class RoutedRequestWorkflow:
+    """A request the Tron's front door routed and validated before starting
+    it: the decision is the workflow's input (so replay never re-routes), and
+    the workflow only runs the operation. No local activity, no marker, one
+    activation fewer than RequestWorkflow; started with eager start, the first
+    workflow task skips its dispatch too (docs/performance.md)."""
+
+    @workflow.run
+    async def run(self, request: RequestEnvelope, decision: RouteDecision) -> ResponseEnvelope:
+        if decision.error is not None or decision.target is None:
+            return decision.error or problem_response(request.request_id, 500, "No route decision")
+        return await run_operation(request, decision, decision.target)

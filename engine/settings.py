@@ -53,8 +53,13 @@ class Settings(BaseSettings):
         "", description="sed-style spec rewrites, one per line (engine/spec_rewriting.py)"
     )
     nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
+    tron_http: str | None = Field(
+        None,
+        description="the Tron's front door (HOST:PORT), offered each request first; "
+        "none: the front starts every request itself (dev: one is started)",
+    )
 
-    _check_addresses = field_validator("temporal", "temporal_http")(_check_host_port)
+    _check_addresses = field_validator("temporal", "temporal_http", "tron_http")(_check_host_port)
 
     @property
     def embedded_temporal(self) -> bool:

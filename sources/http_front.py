@@ -45,6 +45,9 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         max_body_size=settings.max_body_size,
         inline_body_max=settings.inline_body_max,
         blob_dir=settings.blob_dir,
+        tron_front="true" if settings.tron_http else "false",
+        # nginx wants a server in every upstream, even one Lua never uses
+        tron_http=settings.tron_http or "127.0.0.1:9",
     )
 
 

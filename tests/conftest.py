@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until
+from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, port_accepts, wait_until
 from funcatron_wf.deploy.temporal_dev import dev_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,10 +48,7 @@ def problem_document(response: Any) -> dict:
     return document
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+free_port = any_free_port
 
 
 class TemporalServer:

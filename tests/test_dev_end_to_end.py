@@ -100,11 +100,21 @@ async def test_the_request_is_a_workflow_under_its_x_request_id(
     client = await Client.connect(dev.temporal_address)
     handle = client.get_workflow_handle(request_id)
     description = await handle.describe()
-    assert description.workflow_type == "RequestWorkflow"
+    # routed by the Tron's front door before it started: no routing step inside
+    assert description.workflow_type == "RoutedRequest"
     assert description.status == WorkflowExecutionStatus.COMPLETED
     result = await handle.result()
     assert result["status"] == 200
     assert json.loads(result["body"]["data"]) == {"greeting": "Hello, Temporal"}
+    events = [event async for event in handle.fetch_history_events()]
+    assert not any(event.HasField("marker_recorded_event_attributes") for event in events)
+
+
+def test_the_tron_front_door_is_not_reachable_from_the_public_listener(
+    http: httpx.Client,
+) -> None:
+    response = http.post("/_tron/requests", json={})
+    assert response.status_code == 404
 
 
 def test_temporal_http_api_is_not_reachable_from_the_public_listener(http: httpx.Client) -> None:

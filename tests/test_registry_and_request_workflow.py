@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
@@ -22,14 +23,15 @@ from funcatron_wf.engine.registry_client import (
     read_registry,
     register_func,
 )
-from funcatron_wf.engine.request_workflow import RequestWorkflow
+from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
 from funcatron_wf.engine.routing import RegisteredFunc, Route
 from funcatron_wf.workers import tron
 from funcatron_wf.workers.calling import CallEnvironment
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.runner import runner_workers
 from funcatron_wf.workers.tron import tron_worker
-from tests.conftest import write_func_folder
+from funcatron_wf.workers.tron_front import serve_front_door
+from tests.conftest import free_port, write_func_folder
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +127,8 @@ async def test_histories_replay_deterministically_without_the_sandbox(
     temporal_client: Client, tron_queue: str, tmp_path: Path
 ) -> None:
     """The Tron runs its workflows unsandboxed for speed; replaying real
-    histories (a reply request, a no-reply one that continued-as-new, and the
-    Registry) is what keeps that honest."""
+    histories (a reply request, a no-reply one that continued-as-new, one
+    routed before it started, and the Registry) is what keeps that honest."""
     host = f"{uuid.uuid4().hex}.local"
     folder = write_func_folder(
         tmp_path / "replayed",
@@ -164,15 +166,27 @@ async def test_histories_replay_deterministically_without_the_sandbox(
                             request.request_id, run_id=run_id
                         ).fetch_history()
                     )
+            # and one routed before it started, as the Tron's front door does
+            request.request_id, request.reply = uuid.uuid4().hex, True
+            decision = await tron.RouteCache(temporal_client).decide(request)
+            routed = await temporal_client.start_workflow(
+                RoutedRequestWorkflow.run,
+                args=[request, decision],
+                id=request.request_id,
+                task_queue=tron_queue,
+            )
+            assert (await routed.result()).status == 200
+            histories.append(await routed.fetch_history())
     histories.append(
         await temporal_client.get_workflow_handle(REGISTRY_WORKFLOW_ID).fetch_history()
     )
     replayer = Replayer(
-        workflows=[RequestWorkflow, RegistryWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+        workflows=[RequestWorkflow, RoutedRequestWorkflow, RegistryWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     )
     for history in histories:
         await replayer.replay_workflow(history)  # raises on any nondeterminism
-    assert len(histories) == 4
+    assert len(histories) == 5
 
 
 async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
@@ -216,3 +230,58 @@ async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
     decision = await cache.route(request)
     assert decision.error is None and decision.operation_id == "things.get"
     assert len(snapshot_reads) == 2
+
+
+def ping_func_folder(parent: Path, host: str) -> FuncFolder:
+    folder = write_func_folder(
+        parent / f"ping-{host.split('.')[0][:8]}",
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+        f"servers: [{{url: 'http://{host}/'}}]\n"
+        "paths:\n  /ping:\n    get:\n      operationId: ping_ops.ping\n"
+        "      responses: {'200': {description: ok}}\n",
+        {"ping_ops.py": "def ping():\n    return {'pong': True}\n"},
+    )
+    return FuncFolder.load(folder)
+
+
+async def test_the_front_door_routes_then_starts_the_request(
+    temporal_client: Client, tron_queue: str, tmp_path: Path
+) -> None:
+    host = f"{uuid.uuid4().hex}.local"
+    func_folder = ping_func_folder(tmp_path, host)
+    await register_func(temporal_client, func_folder.registration())
+    port = free_port()
+    cache = tron.RouteCache(temporal_client)
+
+    def envelope(path: str, *, reply: bool = True) -> dict:
+        return {"request_id": uuid.uuid4().hex, "source": "test", "host": host,
+                "method": "GET", "path": path, "reply": reply}  # fmt: skip
+
+    with ThreadPoolExecutor(2) as executor:
+        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
+        async with (
+            worker,
+            serve_front_door(temporal_client, cache, "127.0.0.1", port, task_queue=tron_queue),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            started = await http.post("/requests", json=(sent := envelope("/ping")))
+            assert started.status_code == 201  # the front then waits for the close event
+            handle = temporal_client.get_workflow_handle(sent["request_id"])
+            assert (await handle.describe()).workflow_type == "RoutedRequest"
+            result = await handle.result()
+            assert result["status"] == 200
+            assert json.loads(result["body"]["data"]) == {"pong": True}
+
+            missing = await http.post("/requests", json=(nowhere := envelope("/nowhere")))
+            assert missing.status_code == 201
+            answer = await temporal_client.get_workflow_handle(nowhere["request_id"]).result()
+            assert answer["status"] == 404
+
+            accepted = await http.post("/requests", json=(later := envelope("/ping", reply=False)))
+            assert accepted.status_code == 202
+            result = await temporal_client.get_workflow_handle(later["request_id"]).result()
+            assert result["status"] == 200  # it ran on without the client
+
+            # not an envelope: not started here, so the HTTP front starts it itself
+            refused = await http.post("/requests", json={"request_id": "x"})
+            assert refused.status_code == 503

@@ -37,6 +37,7 @@ from funcatron_wf.engine.request_workflow import (
     FuncTarget,
     RequestWorkflow,
     RouteDecision,
+    RoutedRequestWorkflow,
 )
 from funcatron_wf.engine.routing import RegisteredFunc, RouteMatch, RouteTable
 from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
@@ -94,6 +95,11 @@ class RouteCache:
 
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteDecision:
+        """RequestWorkflow's routing step, as a local activity."""
+        return await self.decide(request)
+
+    async def decide(self, request: RequestEnvelope) -> RouteDecision:
+        """Match, then validate: what to run, or the answer (404, 405, 400, ...)."""
         if time.monotonic() - self._loaded_at > self._max_age:
             await self._refresh()
         match = self._match(request)
@@ -173,13 +179,17 @@ def invalid_request_response(
 
 
 def tron_worker(
-    client: Client, *, task_queue: str = TRON_TASK_QUEUE, blobs: BlobStore | None = None
+    client: Client,
+    *,
+    task_queue: str = TRON_TASK_QUEUE,
+    blobs: BlobStore | None = None,
+    cache: RouteCache | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[RequestWorkflow, RegistryWorkflow],
-        activities=[RouteCache(client, blobs=blobs).route],
+        workflows=[RequestWorkflow, RoutedRequestWorkflow, RegistryWorkflow],
+        activities=[(cache or RouteCache(client, blobs=blobs)).route],
         # Our workflow code is the platform's own, small and reviewed for
         # determinism (and replay-tested); the sandbox's per-task cost is
         # measured in docs/performance.md.
@@ -189,8 +199,21 @@ def tron_worker(
 
 
 async def run_tron(
-    client: Client, *, blobs: BlobStore | None = None, ready_file: Path | None = None
+    client: Client,
+    *,
+    blobs: BlobStore | None = None,
+    ready_file: Path | None = None,
+    front_door: tuple[str, int] | None = None,
 ) -> None:
-    worker = tron_worker(client, blobs=blobs)
+    """The Tron worker; with ``front_door`` (host, port) also its HTTP front
+    door, which routes requests before starting them (workers/tron_front.py)."""
+    from funcatron_wf.workers.tron_front import serve_front_door
+
+    cache = RouteCache(client, blobs=blobs)
+    worker = tron_worker(client, blobs=blobs, cache=cache)
     await ensure_registry(client)
-    await serve_until_signalled([worker], ready_file=ready_file)
+    if front_door is None:
+        await serve_until_signalled([worker], ready_file=ready_file)
+        return
+    async with serve_front_door(client, cache, *front_door):
+        await serve_until_signalled([worker], ready_file=ready_file)

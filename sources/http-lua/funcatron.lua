@@ -6,7 +6,10 @@ For each request this module
      request_id = nginx $request_id (32 lowercase hex), which is also the
      workflow id, so a request is found in the Temporal UI by its
      X-Request-Id;
-  2. starts RequestWorkflow through Temporal's HTTP API (plain JSON payloads);
+  2. offers it to the Tron's front door, which routes it and starts it with
+     eager start (workers/tron_front.py); when no front door answers, starts
+     RequestWorkflow (which routes in the workflow) through Temporal's HTTP
+     API (plain JSON payloads);
   3. waits for the workflow's close event with a history long-poll, looping
      on nextPageToken (the server answers early, with no events, whenever the
      workflow records anything else). A completed workflow's result is the
@@ -37,6 +40,7 @@ local config = {
     max_polls = 10,
     max_body_size = "?",
     blob_dir = "?",
+    tron_front = false,
 }
 
 function _M.configure(options)
@@ -252,6 +256,18 @@ local function write_close_event(event, request_id)
     return problem(500, "Internal Server Error", "the request ended with " .. tostring(event.eventType), request_id)
 end
 
+-- Wait for a started request's close event and answer from it.
+local function write_close_event_of(request_id)
+    local event, reason = close_event(request_id)
+    if event == nil then
+        if reason == "timeout" then
+            return problem(504, "Gateway Timeout", "no answer in time", request_id)
+        end
+        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+    end
+    return write_close_event(event, request_id)
+end
+
 local function prefers_async(headers)
     local prefer = headers["prefer"]
     return type(prefer) == "string" and string.find(string.lower(prefer), "respond-async", 1, true) ~= nil
@@ -278,7 +294,27 @@ function _M.handle()
         body = body,
         reply = not ngx.ctx.prefers_async,
     }
+    if config.tron_front then
+        -- The Tron's front door routes, then starts the request (eager start):
+        -- 201 started (wait for its close event), 202 a request that runs on;
+        -- anything else means not started there: the request takes the path
+        -- below.
+        local offered = ngx.location.capture("/_tron/requests", {
+            method = ngx.HTTP_POST,
+            body = cjson.encode(envelope),
+        })
+        if offered.status == 201 then
+            return write_close_event_of(request_id)
+        elseif offered.status == 202 then
+            return write_accepted(request_id)
+        end
+    end
     local started = start_workflow(envelope)
+    if started.status == 409 then
+        -- already started (by a front door whose answer was lost): its close
+        -- event is the answer
+        return write_close_event_of(request_id)
+    end
     if started.status >= 500 then
         return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
     end
@@ -291,14 +327,7 @@ function _M.handle()
         return problem(500, "Internal Server Error", "the request could not be started", request_id)
     end
 
-    local event, reason = close_event(request_id)
-    if event == nil then
-        if reason == "timeout" then
-            return problem(504, "Gateway Timeout", "no answer in time", request_id)
-        end
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
-    end
-    return write_close_event(event, request_id)
+    return write_close_event_of(request_id)
 end
 
 -- GET /_funcatron/requests/{id}. The close-event read blocks while the
