@@ -69,3 +69,9 @@ def test_unknown_environment_setting_is_refused(monkeypatch) -> None:
     result = CliRunner().invoke(main, ["dev", str(EXAMPLES / "hello")])
     line = assert_one_error_line(result.output)
     assert "unknown setting FUNCATRON_PROT" in line and "FUNCATRON_PORT" in line
+
+
+def test_tron_front_door_that_is_not_host_port() -> None:
+    result = CliRunner().invoke(main, ["tron", "--front-door", "8080"])
+    assert result.exit_code == 2
+    assert "Invalid value for --front-door: '8080' is not HOST:PORT" in result.output
