@@ -34,16 +34,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, port_accepts, wait_until
+from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.engine.temporal_client import connect_when_ready
+from funcatron_wf.sources.http_front import NGINX, NginxTemplate
+
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
-
-from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until  # noqa: E402
-from funcatron_wf.deploy.temporal_dev import dev_server  # noqa: E402
-from funcatron_wf.engine.temporal_client import connect_when_ready  # noqa: E402
-from funcatron_wf.sources.http_front import NGINX, NginxTemplate  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-
 CONCURRENCIES = (1, 32)
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -156,15 +152,8 @@ def start_temporal(
     adds dynamic-config values or replaces the platform's."""
     temporal = dev_server(
         port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime,
-        headless=headless,
+        headless=headless, dynamic_config=extra_config,
     )  # fmt: skip
-    for key, value in (extra_config or {}).items():
-        setting = f"{key}={value}"
-        ours = [i for i, arg in enumerate(temporal.argv) if arg.startswith(f"{key}=")]
-        if ours:
-            temporal.argv[ours[0]] = setting
-        else:
-            temporal.argv += ["--dynamic-config-value", setting]
     processes.append(temporal.start())
     asyncio.run(
         connect_when_ready(
@@ -212,7 +201,7 @@ def start_floor(
 
 
 def stack_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
+    return {name: any_free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
 
 
 def start_stack(

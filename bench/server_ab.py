@@ -23,8 +23,7 @@ import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH))  # for run.py, the benchmark this builds on
 
 from run import Target, cpu_seconds, run_wrk, stack_ports, start_floor, start_temporal  # noqa: E402
 

@@ -60,8 +60,11 @@ def dev_server(
     runtime_dir: Path,
     namespace: str = "default",
     headless: bool = False,
+    dynamic_config: dict[str, str] | None = None,
 ) -> ManagedProcess:
-    """The dev server; ``headless`` drops the Web UI (it costs server CPU on every request)."""
+    """The dev server; ``headless`` drops the Web UI (it costs server CPU on every
+    request); ``dynamic_config`` adds to DEV_SERVER_DYNAMIC_CONFIG or overrides it
+    (values are JSON text)."""
     argv = [
         temporal_binary(),
         "server",
@@ -73,7 +76,7 @@ def dev_server(
         "--namespace", namespace,
         "--log-level", "warn",
     ]  # fmt: skip
-    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+    for key, value in {**DEV_SERVER_DYNAMIC_CONFIG, **(dynamic_config or {})}.items():
         argv += ["--dynamic-config-value", f"{key}={value}"]
     if headless:
         argv.append("--headless")
