@@ -18,7 +18,7 @@ import click
 from funcatron_wf import __version__
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import FuncatronError
-from funcatron_wf.engine.settings import Settings, load_settings
+from funcatron_wf.engine.settings import Settings, load_settings, split_host_port
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -190,12 +190,10 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     settings = _settings(**flags)
-    door = None
-    if front_door is not None:
-        host, _, port = front_door.rpartition(":")
-        if not host or not port.isdigit():
-            raise click.BadParameter(f"{front_door!r} is not HOST:PORT", param_hint="--front-door")
-        door = (host, int(port))
+    try:
+        door = split_host_port(front_door) if front_door is not None else None
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--front-door") from err
 
     async def serve() -> None:
         client = await connect(settings.temporal_address, settings.namespace)

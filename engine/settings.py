@@ -20,12 +20,16 @@ from funcatron_wf.engine.errors import ConfigError
 ENV_PREFIX = "FUNCATRON_"
 
 
-def _check_host_port(value: str | None) -> str | None:
-    if value is None:
-        return None
+def split_host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:7233)")
+    return host, int(port)
+
+
+def _check_host_port(value: str | None) -> str | None:
+    if value is not None:
+        split_host_port(value)
     return value
 
 

@@ -1,6 +1,7 @@
-"""The Tron worker: runs RequestWorkflow and the Registry, and answers the
-routing local activity (match, then validate with openapi-core) from a
-cached snapshot of the Registry.
+"""The Tron worker: runs the request workflows and the Registry, and routes
+requests (match, then validate with openapi-core) from a cached snapshot of
+the Registry: for RequestWorkflow's local activity, and for the front door
+(workers/tron_front.py), which shares the cache.
 
 The cache is refreshed when it is older than ``max_age`` and on every miss,
 so a route registered before a request began always answers. A refresh asks
@@ -13,6 +14,7 @@ unknown paths costs one query in flight at a time, not one per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -207,13 +209,11 @@ async def run_tron(
 ) -> None:
     """The Tron worker; with ``front_door`` (host, port) also its HTTP front
     door, which routes requests before starting them (workers/tron_front.py)."""
+    # imported here: the front door builds on this module's RouteCache
     from funcatron_wf.workers.tron_front import serve_front_door
 
     cache = RouteCache(client, blobs=blobs)
-    worker = tron_worker(client, blobs=blobs, cache=cache)
     await ensure_registry(client)
-    if front_door is None:
-        await serve_until_signalled([worker], ready_file=ready_file)
-        return
-    async with serve_front_door(client, cache, *front_door):
-        await serve_until_signalled([worker], ready_file=ready_file)
+    door = serve_front_door(client, cache, *front_door) if front_door else contextlib.nullcontext()
+    async with door:  # the worker and the front door share the route cache
+        await serve_until_signalled([tron_worker(client, cache=cache)], ready_file=ready_file)
