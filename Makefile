@@ -1,13 +1,13 @@
 # Two commands for a fresh machine (Debian 12 with Python 3.11+):
 #   make demo   install what is missing, then serve the examples
 #   make test   install what is missing, then lint and run every test
-# Both install Debian's nginx + Lua packages when absent (apt-get, as root
-# or through sudo) and the project's pinned Python packages into .venv.
+# Both install the Debian packages that are missing, tool by tool
+# (tools/system-deps: apt-get, as root or through sudo), and the project's
+# pinned Python packages into .venv.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := nginx libnginx-mod-http-lua lua-cjson nodejs npm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
@@ -32,12 +32,7 @@ lint: deps
 deps: system-deps $(VENV)/.installed node_modules/.installed
 
 system-deps:
-	@if [ -x /usr/sbin/nginx ] && [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] \
-	    && [ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] && command -v npm >/dev/null; then :; else \
-	  echo "installing $(APT_PACKAGES) with apt-get"; \
-	  $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
-	fi
+	tools/system-deps
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
