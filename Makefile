@@ -25,9 +25,11 @@ bench: deps
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk)
 	$(BIN)/python bench/run.py
 
+# Style, then types (mypy, strict on engine/) and which part imports which.
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	tools/static-checks
 
 deps: system-deps $(VENV)/.installed node_modules/.installed
 

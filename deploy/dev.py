@@ -27,9 +27,9 @@ from funcatron_wf.deploy.processes import (
 )
 from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import FuncSettings
 from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.registry_client import register_func
-from funcatron_wf.engine.routing import FuncSettings
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.spec_rewriting import SpecRewrite, parse_rewrites
 from funcatron_wf.engine.temporal_client import connect, connect_when_ready
@@ -79,11 +79,9 @@ class DevStack:
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="funcatron-dev-"))
         # nginx workers drop root; they must reach the temp dirs in here.
         self.runtime_dir.chmod(0o755)
-        if settings.blob_dir is None:
-            self.settings = settings = settings.model_copy(
-                update={"blob_dir": self.runtime_dir / "blobs"}
-            )
-        BlobStore(settings.blob_dir).prepare()
+        blob_dir = settings.blob_dir or self.runtime_dir / "blobs"
+        self.settings = settings = settings.model_copy(update={"blob_dir": blob_dir})
+        BlobStore(blob_dir).prepare()
         self.processes: list[ManagedProcess] = []
 
     def _start(self, process: ManagedProcess) -> ManagedProcess:

@@ -107,7 +107,7 @@ def any_free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on now, for a service this machine starts next."""
     with socket.socket() as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 def require_free_port(host: str, port: int, *, what: str, flag: str) -> None:

@@ -1,5 +1,6 @@
 """The blob store: bodies too large for Temporal payloads (limit 2 MiB) live
-here and travel as ``{"encoding": "ref", "data": "<ref>"}``.
+here and travel as ``{"encoding": "ref", "data": "<ref>"}`` (the reference
+layout is part of the contracts, engine/contracts.py).
 
 It is a directory: the HTTP front moves large request bodies in (nginx has
 already spooled them to a file on the same filesystem, so it is a rename),
@@ -12,10 +13,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from funcatron_wf.engine.envelopes import Body
+from funcatron_wf.engine.contracts import (
+    BLOB_REF_PATTERN,
+    REQUEST_BODIES,
+    RESPONSE_BODIES,
+    Body,
+    response_body_ref,
+)
 
-DEFAULT_INLINE_BODY_MAX = 256 * 1024
-_REF = re.compile(r"^(requests|responses)/[0-9a-f]{32}\.body$")
+# nginx spools large request bodies here before Lua renames them into REQUEST_BODIES
+INCOMING = "incoming"
 
 
 class BlobStore:
@@ -27,22 +34,22 @@ class BlobStore:
         (an unprivileged user) move request bodies in."""
         for folder in (
             self.root,
-            self.root / "requests",
-            self.root / "responses",
-            self.root / "incoming",
+            self.root / REQUEST_BODIES,
+            self.root / RESPONSE_BODIES,
+            self.root / INCOMING,
         ):
             folder.mkdir(parents=True, exist_ok=True)
             folder.chmod(0o1777)
 
     def path(self, ref: str) -> Path:
-        if not _REF.match(ref):
+        if not re.fullmatch(BLOB_REF_PATTERN, ref):
             raise ValueError(f"not a blob reference: {ref!r}")
         return self.root / ref
 
+    def read(self, ref: str) -> bytes:
+        return self.path(ref).read_bytes()
+
     def write_response(self, request_id: str, data: bytes) -> Body:
-        ref = f"responses/{request_id}.body"
+        ref = response_body_ref(request_id)
         self.path(ref).write_bytes(data)
         return Body(encoding="ref", data=ref)
-
-    def body_bytes(self, body: Body) -> bytes:
-        return self.path(body.data).read_bytes() if body.encoding == "ref" else body.raw()

@@ -5,21 +5,17 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qs
 
-from funcatron_wf.engine.envelopes import Body, RequestEnvelope, ResponseEnvelope
-from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE, TRON_TASK_QUEUE
+from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelope
 from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.starting import start_request
 from funcatron_wf.engine.temporal_client import connect
 
 
 async def invoke_request(settings: Settings, request: RequestEnvelope) -> ResponseEnvelope:
+    """Start the request (it routes itself) and wait for its final response."""
     client = await connect(settings.temporal_address, settings.namespace)
-    return await client.execute_workflow(
-        REQUEST_WORKFLOW_TYPE,
-        request,
-        id=request.request_id,
-        task_queue=TRON_TASK_QUEUE,
-        result_type=ResponseEnvelope,
-    )
+    started = await start_request(client, request)
+    return await started.response()
 
 
 def build_request(

@@ -7,27 +7,22 @@ reaches history. The workflow continues-as-new with its state when Temporal
 suggests it, so its history stays small however many deploys it sees.
 """
 
-from dataclasses import dataclass, field
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from funcatron_wf.engine.routing import RegisteredFunc, Route
-
-
-@dataclass
-class RegistrySnapshot:
-    """Everything routing needs; ``generation`` grows with every change."""
-
-    generation: int = 0
-    funcs: list[RegisteredFunc] = field(default_factory=list)
+    from funcatron_wf.engine.contracts import (
+        REGISTRY_WORKFLOW_TYPE,
+        RegisteredFunc,
+        RegistrySnapshot,
+        Route,
+    )
 
 
 def _routing_key(route: Route) -> tuple[str, str, str, str]:
     return (route.host, route.base_path, route.method, route.path_template)
 
 
-@workflow.defn(name="Registry")
+@workflow.defn(name=REGISTRY_WORKFLOW_TYPE)
 class RegistryWorkflow:
     @workflow.init
     def __init__(self, state: RegistrySnapshot) -> None:

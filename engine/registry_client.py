@@ -5,11 +5,16 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
+from funcatron_wf.engine.contracts import (
+    REGISTRY_WORKFLOW_ID,
+    TRON_TASK_QUEUE,
+    RegisteredFunc,
+    RegistrySnapshot,
+)
 from funcatron_wf.engine.errors import FuncatronError
-from funcatron_wf.engine.queues import REGISTRY_WORKFLOW_ID, TRON_TASK_QUEUE
-from funcatron_wf.engine.registry import RegistrySnapshot, RegistryWorkflow
-from funcatron_wf.engine.routing import RegisteredFunc
+from funcatron_wf.engine.registry import RegistryWorkflow
 
 
 class RegistrationRefused(FuncatronError):
@@ -45,3 +50,28 @@ async def read_registry(client: Client) -> RegistrySnapshot:
 async def read_registry_generation(client: Client) -> int:
     handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
     return await handle.query(RegistryWorkflow.generation)
+
+
+class NotRegistered(FuncatronError):
+    """A Runner was asked to serve a Func version the Registry does not hold."""
+
+
+async def registered_func(client: Client, name: str, sha: str) -> RegisteredFunc:
+    """The Registry's record of one Func version: its spec as registered
+    (rewritten, converted to OpenAPI 3), its routes and its task queue."""
+    try:
+        snapshot = await read_registry(client)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        snapshot = RegistrySnapshot()
+    for func in snapshot.funcs:
+        if func.name == name and func.sha == sha:
+            return func
+    versions = [func.sha[:12] for func in snapshot.funcs if func.name == name]
+    raise NotRegistered(
+        f"Func {name!r} version {sha[:12]} is not in the Registry"
+        + (f" (it holds {', '.join(versions)})" if versions else "")
+        + "; register it first (`funcatron-wf dev` registers its folders before it starts "
+        "the Runner)"
+    )

@@ -1,8 +1,10 @@
-"""One request, from routing to the response envelope. Two workflows:
+"""One request, from routing to the response envelope. Two workflows, both
+started by ``start_request`` (engine/starting.py):
 
 RoutedRequestWorkflow, for requests the Tron's front door routed and
-validated before starting them (workers/tron_front.py): the decision is its
-input, so it only runs the operation. That is the HTTP front's usual path.
+validated before starting them (workers/tron_front.py): the decision is part
+of its input, so it only runs the operation. That is the HTTP front's usual
+path.
 
 RequestWorkflow, for requests started without a decision (the HTTP front
 when no front door answers, and sources that have none), which:
@@ -28,69 +30,36 @@ request, and when the update arrived while the first workflow task ran
 (usually) an extra workflow task: about 10 ms more per request, measured.
 """
 
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from funcatron_wf.engine.envelopes import (
+    from funcatron_wf.engine.contracts import (
+        FUNC_ERROR,
+        HEARTBEAT_TIMEOUT_SECONDS,
+        OPERATION_NOT_FOUND,
+        REQUEST_WORKFLOW_TYPE,
+        ROUTE_ACTIVITY,
+        ROUTED_REQUEST_WORKFLOW_TYPE,
+        FuncCall,
         FuncRef,
+        FuncTarget,
         RequestEnvelope,
         ResponseEnvelope,
+        RouteDecision,
+        RoutedRequest,
         problem_response,
     )
-    from funcatron_wf.engine.queues import REQUEST_WORKFLOW_TYPE, ROUTED_REQUEST_WORKFLOW_TYPE
-    from funcatron_wf.engine.routing import FuncSettings, OperationPolicy
+    from funcatron_wf.engine.starting import waits_for_reply
 
-ROUTE_ACTIVITY = "funcatron.route"
 ROUTE_TIMEOUT = timedelta(seconds=10)
 # Routing retries cover a Registry query that failed in passing; a request
 # that still cannot be routed gets a 500, not a workflow stuck retrying.
 ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
-# A Runner that stops heartbeating this long is taken for lost: its task is
-# retried on another Runner.
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operations
-
-
-@dataclass
-class FuncTarget:
-    """Where an operation runs: the Func version's task queue, and its settings."""
-
-    name: str
-    sha: str
-    task_queue: str
-    settings: FuncSettings = field(default_factory=FuncSettings)
-
-
-@dataclass
-class RouteDecision:
-    """The routing activity's result: an answer (``error``) or what to run."""
-
-    error: ResponseEnvelope | None = None
-    target: FuncTarget | None = None
-    operation_id: str = ""
-    operation_path: str = ""  # the request path below the base path
-    policy: OperationPolicy = field(default_factory=OperationPolicy)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    form_body: dict[str, Any] | None = None
-
-
-@dataclass
-class FuncCall:
-    """The input of every operation activity."""
-
-    request: RequestEnvelope
-    func: FuncRef
-    operation_path: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
-    form_body: dict[str, Any] | None = None
-    settings: FuncSettings = field(default_factory=FuncSettings)
-    retry_on_error: bool = False
+HEARTBEAT_TIMEOUT = timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS)
 
 
 # The memo key under which a no-reply request's continued run finds its
@@ -117,9 +86,9 @@ class RequestWorkflow:
         except ActivityError as err:
             workflow.logger.error("routing request %s failed: %s", request.request_id, err.cause)
             return problem_response(request.request_id, 500, "Routing failed")
-        if decision.error is not None or decision.target is None:
-            return decision.error or problem_response(request.request_id, 500, "No route decision")
-        if not (request.reply and decision.policy.reply):
+        if decision.answer is not None or decision.target is None:
+            return decision.answer or problem_response(request.request_id, 500, "No route decision")
+        if not waits_for_reply(request, decision):
             workflow.continue_as_new(request, memo={DECISION_MEMO: decision})
         return await run_operation(request, decision, decision.target)
 
@@ -142,7 +111,7 @@ async def run_operation(
     )
     timeout = timedelta(seconds=policy.timeout)
     try:
-        return await workflow.execute_activity(
+        response: ResponseEnvelope = await workflow.execute_activity(
             decision.operation_id,
             call,
             result_type=ResponseEnvelope,
@@ -154,9 +123,10 @@ async def run_operation(
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(milliseconds=100),
                 maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
-                non_retryable_error_types=["OperationNotFound"],
+                non_retryable_error_types=[OPERATION_NOT_FOUND],
             ),
         )
+        return response
     except ActivityError as err:
         cause = err.cause
         if isinstance(cause, TimeoutError):
@@ -196,7 +166,8 @@ class RoutedRequestWorkflow:
     workflow task skips its dispatch too (docs/performance.md)."""
 
     @workflow.run
-    async def run(self, request: RequestEnvelope, decision: RouteDecision) -> ResponseEnvelope:
-        if decision.error is not None or decision.target is None:
-            return decision.error or problem_response(request.request_id, 500, "No route decision")
+    async def run(self, routed: RoutedRequest) -> ResponseEnvelope:
+        request, decision = routed.request, routed.decision
+        if decision.answer is not None or decision.target is None:
+            return decision.answer or problem_response(request.request_id, 500, "No route decision")
         return await run_operation(request, decision, decision.target)

@@ -1,163 +1,150 @@
-"""Routing: (host, base path, method, path) -> Func + operation.
+"""The routing step, in one place: (request, registry view) -> decision.
 
-Routes come from the Registry. Matching is by host (a route without a host
-matches any), then base path, then the OpenAPI path template; among several
-matches the most specific wins (a named host over any host, a longer base
-path, more literal segments), as OpenAPI says concrete paths beat templated
-ones.
+Match the request to an operation (engine/route_table.py), read its body,
+validate it against the operation with openapi-core (engine/validation.py),
+and decide: what to run (the Func version's task queue, the operation, its
+typed parameters and policy) or the answer to give without running anything
+(404, 405, 415, 401, 400). The Tron's front door and RequestWorkflow's
+routing activity both call ``decide``; neither adds a rule of its own.
 """
 
-import re
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import unquote
+from __future__ import annotations
 
-_TEMPLATE_PARAM = re.compile(r"\{([^{}/]+)\}")
+import logging
 
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import (
+    FuncTarget,
+    RegisteredFunc,
+    RegistrySnapshot,
+    RequestEnvelope,
+    ResponseEnvelope,
+    RouteDecision,
+    problem_response,
+)
+from funcatron_wf.engine.route_table import RouteMatch, RouteTable
+from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
 
-DEFAULT_OPERATION_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class OperationPolicy:
-    """How an operation runs, from its ``x-funcatron-*`` extensions."""
-
-    timeout: float = DEFAULT_OPERATION_TIMEOUT  # seconds; then 504
-    reply: bool = True  # False: answer 202 at once, run to completion anyway
-    retry_attempts: int = 0  # >0: the Func's own exceptions are retried (idempotent ops)
-
-
-@dataclass(frozen=True)
-class Route:
-    """One operation of one Func, as registered. ``host`` '' matches any host."""
-
-    host: str
-    base_path: str
-    method: str
-    path_template: str
-    operation_id: str
-    policy: OperationPolicy = field(default_factory=OperationPolicy)
+logger = logging.getLogger(__name__)
 
 
-@dataclass
-class FuncSettings:
-    """Per-Func settings; routing copies them into each call, so Runners never poll."""
-
-    dev_mode: bool = False  # tracebacks in 500 replies
-    validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
+class MissingBlobStore(RuntimeError):
+    """A body in the blob store reached a process that has none configured."""
 
 
-@dataclass
-class RegisteredFunc:
-    """A Func version in the Registry: its routes and the task queue of its Runners."""
+class RegistryView:
+    """What routing reads: the Registry's routes, indexed once per snapshot,
+    and one validator per Func version, built when first needed."""
 
-    name: str
-    sha: str
-    task_queue: str
-    routes: list[Route] = field(default_factory=list)
-    settings: FuncSettings = field(default_factory=FuncSettings)
-    openapi: dict[str, Any] = field(default_factory=dict)  # OpenAPI 3 form, for validation
+    def __init__(self, snapshot: RegistrySnapshot) -> None:
+        self.generation = snapshot.generation
+        self.table = RouteTable(snapshot.funcs)
+        self._validators: dict[str, OperationValidator] = {}
 
+    def match(self, request: RequestEnvelope) -> RouteMatch:
+        return self.table.match(request.host, request.method, request.path)
 
-@dataclass
-class RouteMatch:
-    """What matching found. ``func`` is None when nothing matched: then
-    ``allowed_methods`` is empty (404) or lists the methods the path has (405)."""
+    def validator(self, func: RegisteredFunc) -> OperationValidator:
+        validator = self._validators.get(func.sha)
+        if validator is None:
+            validator = self._validators[func.sha] = OperationValidator(func.openapi)
+        return validator
 
-    func: RegisteredFunc | None = None
-    route: Route | None = None
-    path_params: dict[str, str] = field(default_factory=dict)
-    operation_path: str = ""  # the request path below the route's base path
-    allowed_methods: list[str] = field(default_factory=list)
-
-    @property
-    def operation_id(self) -> str:
-        return self.route.operation_id if self.route else ""
+    def carry_validators_from(self, older: RegistryView) -> None:
+        """Keep the validators of versions still registered (building one parses a spec)."""
+        registered = {func.sha for func in self.table.funcs}
+        self._validators.update(
+            (sha, validator) for sha, validator in older._validators.items() if sha in registered
+        )
 
 
-@dataclass(frozen=True)
-class _CompiledRoute:
-    func: RegisteredFunc
-    route: Route
-    pattern: re.Pattern[str]
-    param_names: tuple[str, ...]
-    specificity: tuple[int, int, int]
-
-
-def _compile(func: RegisteredFunc, route: Route) -> _CompiledRoute:
-    names: list[str] = []
-    pattern = ""
-    position = 0
-    for found in _TEMPLATE_PARAM.finditer(route.path_template):
-        pattern += re.escape(route.path_template[position : found.start()]) + "([^/]+)"
-        names.append(found.group(1))
-        position = found.end()
-    pattern += re.escape(route.path_template[position:])
-    literal_segments = sum(
-        1 for segment in route.path_template.split("/") if segment and "{" not in segment
-    )
-    return _CompiledRoute(
-        func=func,
-        route=route,
-        pattern=re.compile(pattern),
-        param_names=tuple(names),
-        specificity=(1 if route.host else 0, len(route.base_path), literal_segments),
-    )
-
-
-def request_host(host_header: str) -> str:
-    """'Hello.Local:8080' -> 'hello.local' (ports are not part of the routing key)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if ":" in host else host
-
-
-class RouteTable:
-    """An immutable index of the Registry's routes, built once per snapshot."""
-
-    def __init__(self, funcs: list[RegisteredFunc]) -> None:
-        compiled = [_compile(func, route) for func in funcs for route in func.routes]
-        self._routes = sorted(compiled, key=lambda c: c.specificity, reverse=True)
-
-    def match(self, host_header: str, method: str, path: str) -> RouteMatch:
-        host = request_host(host_header)
-        method = method.upper()
-        allowed: list[str] = []
-        matched_specificity = None
-        for candidate in self._routes:
-            route = candidate.route
-            if route.host and route.host != host:
-                continue
-            if matched_specificity is not None and candidate.specificity < matched_specificity:
-                break
-            rest = _strip_base_path(path, route.base_path)
-            if rest is None:
-                continue
-            found = candidate.pattern.fullmatch(rest)
-            if found is None:
-                continue
-            if route.method != method:
-                matched_specificity = candidate.specificity
-                allowed.append(route.method)
-                continue
-            return RouteMatch(
-                func=candidate.func,
-                route=route,
-                operation_path=rest,
-                path_params={
-                    name: unquote(value)
-                    for name, value in zip(candidate.param_names, found.groups(), strict=True)
-                },
+def request_body_bytes(request: RequestEnvelope, blobs: BlobStore | None) -> bytes | None:
+    if request.body is None:
+        return None
+    if request.body.encoding == "ref":
+        if blobs is None:
+            raise MissingBlobStore(
+                f"request {request.request_id}: its body is in the blob store, and this "
+                "process has none; give it the front's --blob-dir (FUNCATRON_BLOB_DIR)"
             )
-        return RouteMatch(allowed_methods=sorted(set(allowed)))
+        return blobs.read(request.body.data)
+    return request.body.raw()
 
 
-def _strip_base_path(path: str, base_path: str) -> str | None:
-    if not base_path:
-        return path
-    if path == base_path:
-        return "/"
-    if path.startswith(base_path + "/"):
-        return path[len(base_path) :]
+def decide(
+    request: RequestEnvelope, view: RegistryView, *, blobs: BlobStore | None
+) -> RouteDecision:
+    """Match, then validate: what to run, or the answer (404, 405, 400, ...)."""
+    match = view.match(request)
+    if match.func is None or match.route is None:
+        return RouteDecision(answer=no_route_response(request, match))
+    try:
+        validated = view.validator(match.func).validate(
+            request, match.operation_path, request_body_bytes(request, blobs)
+        )
+    except MissingBlobStore:
+        raise  # the platform's mistake, not the request's: a 500 from the caller
+    except Exception:  # bad input must get an answer, never a stuck workflow
+        logger.exception("request %s: validation failed", request.request_id)
+        return RouteDecision(
+            answer=problem_response(
+                request.request_id, 400, "Bad Request", "the request could not be validated"
+            )
+        )
+    answer = invalid_request_response(request, validated)
+    if answer is not None:
+        return RouteDecision(answer=answer)
+    func = match.func
+    return RouteDecision(
+        target=FuncTarget(
+            name=func.name, sha=func.sha, task_queue=func.task_queue, settings=func.settings
+        ),
+        operation_id=match.route.operation_id,
+        operation_path=match.operation_path,
+        policy=match.route.policy,
+        parameters=validated.parameters,
+        form_body=validated.form_body,
+    )
+
+
+def no_route_response(request: RequestEnvelope, match: RouteMatch) -> ResponseEnvelope:
+    if match.allowed_methods:
+        response = problem_response(
+            request.request_id,
+            405,
+            "Method Not Allowed",
+            f"{request.method} is not allowed on {request.path}",
+        )
+        response.headers["allow"] = ", ".join(match.allowed_methods)
+        return response
+    return problem_response(
+        request.request_id,
+        404,
+        "Not Found",
+        f"no Func serves {request.method} {request.path} on host {request.host!r}",
+    )
+
+
+def invalid_request_response(
+    request: RequestEnvelope, validated: ValidatedRequest
+) -> ResponseEnvelope | None:
+    if validated.unsupported_media_type:
+        return problem_response(
+            request.request_id, 415, "Unsupported Media Type", validated.unsupported_media_type
+        )
+    if validated.unauthorized:
+        return problem_response(
+            request.request_id,
+            401,
+            "Unauthorized",
+            "the operation's security requirements are not met",
+        )
+    if validated.violations:
+        return problem_response(
+            request.request_id,
+            400,
+            "Bad Request",
+            f"the request breaks its OpenAPI operation in {len(validated.violations)} place(s)",
+            extra={"invalid_params": validated.violations},
+        )
     return None

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX
+from funcatron_wf.engine.contracts import DEFAULT_INLINE_BODY_MAX
 from funcatron_wf.engine.errors import ConfigError
 
 ENV_PREFIX = "FUNCATRON_"

@@ -48,4 +48,5 @@ def swagger2_to_openapi3(document: dict[str, Any], *, source: str) -> dict[str, 
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
         raise SpecError(source, f"swagger2openapi could not convert it to OpenAPI 3: {reason}")
-    return json.loads(done.stdout)
+    converted: dict[str, Any] = json.loads(done.stdout)
+    return converted

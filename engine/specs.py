@@ -18,8 +18,8 @@ from openapi_spec_validator.shortcuts import get_validator_cls
 from openapi_spec_validator.validation.exceptions import ValidatorDetectError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from funcatron_wf.engine.contracts import DEFAULT_OPERATION_TIMEOUT, OperationPolicy, Route
 from funcatron_wf.engine.errors import SpecError
-from funcatron_wf.engine.routing import DEFAULT_OPERATION_TIMEOUT, OperationPolicy, Route
 from funcatron_wf.engine.spec_conversion import swagger2_to_openapi3
 from funcatron_wf.engine.spec_rewriting import SETTING as REWRITE_SETTING
 from funcatron_wf.engine.spec_rewriting import SpecRewrite, apply_rewrites

@@ -34,7 +34,7 @@ from openapi_core.validation.request.exceptions import (
 from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope
+from funcatron_wf.engine.contracts import RequestEnvelope, ResponseEnvelope
 
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -90,13 +90,22 @@ class _EnvelopeRequest:
         )
 
 
+def _message(schema_error: Exception) -> str:
+    return str(getattr(schema_error, "message", schema_error))
+
+
+def _path(schema_error: Exception) -> list[object]:
+    return list(getattr(schema_error, "absolute_path", []))
+
+
 def _violations(error: Exception) -> list[dict[str, str]]:
+    # schema_errors are jsonschema ValidationErrors (typed as Exception by openapi-core)
     cause = error.__cause__
     if isinstance(error, ParameterValidationError):
         reason = str(cause) if cause is not None else str(error)
         if isinstance(cause, InvalidSchemaValue):
             return [
-                {"in": error.location, "name": error.name, "reason": schema_error.message}
+                {"in": error.location, "name": error.name, "reason": _message(schema_error)}
                 for schema_error in cause.schema_errors
             ]
         return [{"in": error.location, "name": error.name, "reason": reason}]
@@ -106,8 +115,8 @@ def _violations(error: Exception) -> list[dict[str, str]]:
         return [
             {
                 "in": "body",
-                "name": "/" + "/".join(str(part) for part in schema_error.absolute_path),
-                "reason": schema_error.message,
+                "name": "/" + "/".join(str(part) for part in _path(schema_error)),
+                "reason": _message(schema_error),
             }
             for schema_error in cause.schema_errors
         ]

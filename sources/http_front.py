@@ -1,20 +1,37 @@
 """The nginx + Lua HTTP front: render its config and run nginx.
 
-The Lua module (sources/http-lua/funcatron.lua) holds the request contract;
-this module only fills in addresses and limits and starts nginx in the
-foreground, so it is stopped by pid like every other process we start.
+The Lua module (sources/http-lua/funcatron.lua) turns HTTP into request
+envelopes and back; this module renders its config (addresses, limits, and
+the names and codes it shares with the engine, from engine/contracts.py) and
+starts nginx in the foreground, so it is stopped by pid like every other
+process we start.
 """
 
 from __future__ import annotations
 
+import json
 import string
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from funcatron_wf.deploy.processes import ManagedProcess
+from funcatron_wf.engine.blobs import INCOMING
+from funcatron_wf.engine.contracts import (
+    BLOB_SUFFIX,
+    FRONT_DOOR_ACCEPTED,
+    FRONT_DOOR_PATH,
+    FRONT_DOOR_STARTED,
+    REQUEST_BODIES,
+    REQUEST_ID_PATTERN,
+    REQUEST_WORKFLOW_TYPE,
+    RESPONSE_BODIES,
+    STATUS_URL_PREFIX,
+    TRON_TASK_QUEUE,
+)
 from funcatron_wf.engine.errors import ConfigError, ServiceStartError
-from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.starting import HTTP_API_ID_CONFLICT_POLICY, HTTP_API_ID_REUSE_POLICY
 
 LUA_DIR = Path(__file__).resolve().parent / "http-lua"
 NGINX = "/usr/sbin/nginx"
@@ -29,6 +46,31 @@ class NginxTemplate(string.Template):
     delimiter = "%%"  # nginx keeps $ for its own variables
 
 
+def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
+    """What the Lua module's configure() gets: this front's settings and the
+    names and codes it shares with the engine, from their one definition."""
+    return {
+        "namespace": settings.namespace,
+        "max_body_size": settings.max_body_size,
+        "blob_dir": str(blob_dir),
+        "tron_front": settings.tron_http is not None,
+        # starting a request itself (no front door answered): as start_request does
+        "task_queue": TRON_TASK_QUEUE,
+        "workflow_type": REQUEST_WORKFLOW_TYPE,
+        "id_reuse_policy": HTTP_API_ID_REUSE_POLICY,
+        "id_conflict_policy": HTTP_API_ID_CONFLICT_POLICY,
+        # the front door's wire protocol
+        "front_door_path": FRONT_DOOR_PATH,
+        "front_door_started": FRONT_DOOR_STARTED,
+        "front_door_accepted": FRONT_DOOR_ACCEPTED,
+        "status_url_prefix": STATUS_URL_PREFIX,
+        # blob refs
+        "request_bodies": REQUEST_BODIES,
+        "response_bodies": RESPONSE_BODIES,
+        "blob_suffix": BLOB_SUFFIX,
+    }
+
+
 def render_config(settings: Settings, runtime_dir: Path) -> str:
     if settings.blob_dir is None:
         raise ConfigError("the HTTP front needs a blob store: set --blob-dir / FUNCATRON_BLOB_DIR")
@@ -37,15 +79,16 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         worker_processes=settings.nginx_workers,
         runtime_dir=runtime_dir,
         lua_dir=LUA_DIR,
-        namespace=settings.namespace,
-        task_queue=TRON_TASK_QUEUE,
+        lua_config=json.dumps(lua_config(settings, settings.blob_dir)),
         temporal_http=settings.temporal_http_address,
         listen=settings.listen,
         port=settings.port,
         max_body_size=settings.max_body_size,
         inline_body_max=settings.inline_body_max,
         blob_dir=settings.blob_dir,
-        tron_front="true" if settings.tron_http else "false",
+        blob_incoming=INCOMING,
+        status_url_prefix=STATUS_URL_PREFIX,
+        request_id_pattern=REQUEST_ID_PATTERN,
         # nginx wants a server in every upstream, even one Lua never uses
         tron_http=settings.tron_http or "127.0.0.1:9",
     )

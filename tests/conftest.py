@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, port_accepts, wait_until
 from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.python_host import PythonHost
+from funcatron_wf.workers.runner import BodyStore, ServedFunc, runner_workers
 
 REPO = Path(__file__).resolve().parents[1]
 # Besides "default": for tests that run a whole stack against the session
@@ -49,6 +54,16 @@ def problem_document(response: Any) -> dict:
 
 
 free_port = any_free_port
+
+
+def python_runner(client: Client, folder: FuncFolder, executor: Executor) -> Worker:
+    """A Runner worker in this process for one Func folder, as registered by
+    ``folder.registration()``."""
+    served = ServedFunc(
+        folder.registration(), PythonHost.load(folder.path, folder.routes, executor)
+    )
+    (worker,) = runner_workers(client, [served], BodyStore())
+    return worker
 
 
 class TemporalServer:

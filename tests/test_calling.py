@@ -1,16 +1,34 @@
-"""The Python calling convention, called directly (no Temporal needed)."""
+"""The Python calling convention through the Runner's host-neutral call
+(the Python host in this process; no Temporal needed)."""
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
-from funcatron_wf.engine.envelopes import Body, FuncRef, RequestEnvelope
-from funcatron_wf.engine.request_workflow import FuncCall
-from funcatron_wf.engine.routing import FuncSettings
-from funcatron_wf.workers.calling import CallEnvironment, call_operation
+from funcatron_wf.engine.contracts import (
+    Body,
+    FuncCall,
+    FuncRef,
+    FuncSettings,
+    RequestEnvelope,
+    ResponseEnvelope,
+)
+from funcatron_wf.engine.validation import OperationValidator
+from funcatron_wf.workers.python_host import PythonHost
+from funcatron_wf.workers.runner import BodyStore, call_func
 
-EXECUTOR = CallEnvironment(ThreadPoolExecutor(2))
+EXECUTOR = ThreadPoolExecutor(2)
+NO_SPEC = OperationValidator(
+    {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
+)
+
+
+async def call_python(function: Callable[..., Any], call: FuncCall) -> ResponseEnvelope:
+    host = PythonHost({call.func.operation: function}, EXECUTOR)
+    return await call_func(host, call, validator=NO_SPEC, bodies=BodyStore())
 
 
 def make_call(body: Body | None = None, dev_mode: bool = False, **parameters) -> FuncCall:
@@ -28,9 +46,7 @@ async def test_path_parameters_and_json_body_arrive_as_keywords() -> None:
     def op(name, body):
         return {"name": name, "body": body}
 
-    response = await call_operation(
-        op, make_call(Body.from_json({"x": [1, 2**60]}), name="Ada"), EXECUTOR
-    )
+    response = await call_python(op, make_call(Body.from_json({"x": [1, 2**60]}), name="Ada"))
     assert response.status == 200
     assert response.headers["content-type"] == "application/json"
     assert json.loads(response.body.data) == {"name": "Ada", "body": {"x": [1, 2**60]}}
@@ -41,7 +57,7 @@ async def test_hyphenated_parameter_also_arrives_as_snake_case() -> None:
     def op(pet_id):
         return {"id": pet_id}
 
-    response = await call_operation(op, make_call(**{"pet-id": "7"}), EXECUTOR)
+    response = await call_python(op, make_call(**{"pet-id": "7"}))
     assert json.loads(response.body.data) == {"id": "7"}
 
 
@@ -49,7 +65,7 @@ async def test_async_function_and_request_envelope() -> None:
     async def op(request):
         return {"request_id": request.request_id}
 
-    response = await call_operation(op, make_call(), EXECUTOR)
+    response = await call_python(op, make_call())
     assert json.loads(response.body.data) == {"request_id": "a" * 32}
 
 
@@ -57,7 +73,7 @@ async def test_function_taking_kwargs_gets_everything_but_request() -> None:
     def op(**kwargs):
         return sorted(kwargs)
 
-    response = await call_operation(op, make_call(Body.from_text("hi"), a="1"), EXECUTOR)
+    response = await call_python(op, make_call(Body.from_text("hi"), a="1"))
     assert json.loads(response.body.data) == ["a", "body"]
 
 
@@ -73,7 +89,7 @@ async def test_function_taking_kwargs_gets_everything_but_request() -> None:
     ],
 )
 async def test_return_forms(returned, status, content_type, raw) -> None:
-    response = await call_operation(lambda: returned, make_call(), EXECUTOR)
+    response = await call_python(lambda: returned, make_call())
     assert (response.status, response.headers["content-type"], response.body.raw()) == (
         status,
         content_type,
@@ -82,12 +98,12 @@ async def test_return_forms(returned, status, content_type, raw) -> None:
 
 
 async def test_tuple_headers_are_lower_cased() -> None:
-    response = await call_operation(lambda: ("x", 200, {"X-Why": "old"}), make_call(), EXECUTOR)
+    response = await call_python(lambda: ("x", 200, {"X-Why": "old"}), make_call())
     assert response.headers["x-why"] == "old"
 
 
 async def test_none_is_204_without_body() -> None:
-    response = await call_operation(lambda: None, make_call(), EXECUTOR)
+    response = await call_python(lambda: None, make_call())
     assert (response.status, response.body) == (204, None)
 
 
@@ -95,7 +111,7 @@ async def test_raising_function_is_500_with_request_id_and_no_traceback() -> Non
     def op():
         raise KeyError("secret detail")
 
-    response = await call_operation(op, make_call(), EXECUTOR)
+    response = await call_python(op, make_call())
     document = json.loads(response.body.data)
     assert response.status == 500
     assert response.headers["content-type"] == "application/problem+json"
@@ -107,19 +123,17 @@ async def test_dev_mode_500_carries_the_traceback() -> None:
     def op():
         raise KeyError("secret detail")
 
-    document = json.loads((await call_operation(op, make_call(dev_mode=True), EXECUTOR)).body.data)
+    document = json.loads((await call_python(op, make_call(dev_mode=True))).body.data)
     assert "KeyError: 'secret detail'" in document["traceback"]
 
 
 async def test_unsupported_return_type_is_500_naming_the_type() -> None:
-    response = await call_operation(lambda: object(), make_call(dev_mode=True), EXECUTOR)
+    response = await call_python(lambda: object(), make_call(dev_mode=True))
     assert response.status == 500
     assert "cannot send a object" in json.loads(response.body.data)["traceback"]
 
 
 async def test_malformed_json_body_is_400() -> None:
-    response = await call_operation(
-        lambda body: body, make_call(Body(encoding="json", data="{")), EXECUTOR
-    )
+    response = await call_python(lambda body: body, make_call(Body(encoding="json", data="{")))
     assert response.status == 400
     assert "does not parse" in json.loads(response.body.data)["detail"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from funcatron_wf.engine.cli import main
+from funcatron_wf.cli import main
 from tests.conftest import EXAMPLES, ONE_OPERATION_SPEC, free_port
 
 

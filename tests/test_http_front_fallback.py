@@ -21,11 +21,15 @@ from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.registry_client import ensure_registry, register_func
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.sources.http_front import nginx_front
-from funcatron_wf.workers.calling import CallEnvironment
 from funcatron_wf.workers.func_folder import FuncFolder
-from funcatron_wf.workers.runner import runner_workers
 from funcatron_wf.workers.tron import tron_worker
-from tests.conftest import STACK_NAMESPACE, TemporalServer, free_port, write_func_folder
+from tests.conftest import (
+    STACK_NAMESPACE,
+    TemporalServer,
+    free_port,
+    python_runner,
+    write_func_folder,
+)
 
 
 @pytest.fixture
@@ -58,7 +62,7 @@ async def front_with_its_front_door_down(
     front = nginx_front(settings, runtime_dir).start()
     try:
         with ThreadPoolExecutor(2) as executor:
-            (runner,) = runner_workers(client, [folder], CallEnvironment(executor))
+            runner = python_runner(client, folder, executor)
             async with tron_worker(client), runner:
                 await ensure_registry(client)
                 await register_func(client, folder.registration())

@@ -15,9 +15,8 @@ from temporalio.client import Client
 
 from funcatron_wf.deploy.processes import ManagedProcess, wait_until
 from funcatron_wf.engine.invoking import build_request
-from funcatron_wf.engine.queues import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry_client import register_func
-from funcatron_wf.engine.request_workflow import RequestWorkflow
+from funcatron_wf.engine.starting import start_request
 from funcatron_wf.workers.func_folder import FuncFolder
 from tests.conftest import REPO, STACK_NAMESPACE, TemporalServer
 
@@ -63,9 +62,7 @@ async def test_a_lost_runners_task_is_retried_on_another_runner(
         processes += runners
 
         request = build_request("GET", "/c/pid?seconds=2", host="contract.local")
-        handle = await client.start_workflow(
-            RequestWorkflow.run, request, id=request.request_id, task_queue=TRON_TASK_QUEUE
-        )
+        request_started = await start_request(client, request)
         deadline = time.monotonic() + 30
         while not (started := list(STATE.glob(f"pid-{request.request_id}-*"))):
             assert time.monotonic() < deadline, "no Runner took the task"
@@ -73,7 +70,7 @@ async def test_a_lost_runners_task_is_retried_on_another_runner(
         first_pid = int(started[0].name.rsplit("-", 1)[1])
         os.kill(first_pid, signal.SIGKILL)  # the Runner dies mid-call
 
-        response = await handle.result()
+        response = await request_started.response()
         assert response.status == 200
         survivor = next(runner.pid for runner in runners if runner.pid != first_pid)
         assert response.body is not None

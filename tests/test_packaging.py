@@ -23,7 +23,7 @@ def test_wheel_installs_the_whole_namespace(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "funcatron_wf/__init__.py",
-        "funcatron_wf/engine/cli.py",
+        "funcatron_wf/cli.py",
         "funcatron_wf/workers/runner.py",
         "funcatron_wf/sources/http-lua/funcatron.lua",
         "funcatron_wf/sources/http-lua/nginx.conf.template",
@@ -32,8 +32,7 @@ def test_wheel_installs_the_whole_namespace(tmp_path: Path) -> None:
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
-        "funcatron-wf = funcatron_wf.engine.cli:main"
-        in zipfile.ZipFile(wheel).read(entry_points).decode()
+        "funcatron-wf = funcatron_wf.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
 
     target = tmp_path / "site"
@@ -54,7 +53,7 @@ def test_wheel_installs_the_whole_namespace(tmp_path: Path) -> None:
     )
     # The installed copy, not the checkout, must be what imports.
     probe = (
-        "import funcatron_wf, funcatron_wf.engine.cli as cli, funcatron_wf.sources.http_front as f;"
+        "import funcatron_wf, funcatron_wf.cli as cli, funcatron_wf.sources.http_front as f;"
         "print(funcatron_wf.__file__); print(f.LUA_DIR.joinpath('funcatron.lua').is_file())"
     )
     done = subprocess.run(

@@ -11,20 +11,26 @@ import dataclasses
 
 import pytest
 
-from funcatron_wf.engine import envelopes, registry, request_workflow, routing
+from funcatron_wf.engine import contracts
 
-MODULES = (envelopes, registry, request_workflow, routing)
 PAYLOAD_TYPES = [
     value
-    for module in MODULES
-    for value in vars(module).values()
-    if dataclasses.is_dataclass(value) and value.__module__ == module.__name__
+    for value in vars(contracts).values()
+    if dataclasses.is_dataclass(value) and value.__module__ == contracts.__name__
 ]
 
 
-def test_the_payload_modules_define_the_envelopes() -> None:
+def test_the_contracts_module_defines_every_payload() -> None:
     names = {cls.__name__ for cls in PAYLOAD_TYPES}
-    assert {"RequestEnvelope", "ResponseEnvelope", "RouteDecision", "FuncCall"} <= names
+    assert {
+        "RequestEnvelope",
+        "ResponseEnvelope",
+        "RouteDecision",
+        "RoutedRequest",
+        "FuncCall",
+        "RegisteredFunc",
+        "RegistrySnapshot",
+    } <= names
 
 
 @pytest.mark.parametrize("cls", PAYLOAD_TYPES, ids=lambda cls: cls.__name__)

@@ -14,9 +14,16 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
-from funcatron_wf.engine.envelopes import RequestEnvelope, ResponseEnvelope
-from funcatron_wf.engine.queues import REGISTRY_WORKFLOW_ID
-from funcatron_wf.engine.registry import RegistrySnapshot, RegistryWorkflow
+from funcatron_wf.engine.contracts import (
+    REGISTRY_WORKFLOW_ID,
+    RegisteredFunc,
+    RegistrySnapshot,
+    RequestEnvelope,
+    ResponseEnvelope,
+    Route,
+    RoutedRequest,
+)
+from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import (
     RegistrationRefused,
     ensure_registry,
@@ -24,14 +31,12 @@ from funcatron_wf.engine.registry_client import (
     register_func,
 )
 from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
-from funcatron_wf.engine.routing import RegisteredFunc, Route
-from funcatron_wf.workers import tron
-from funcatron_wf.workers.calling import CallEnvironment
+from funcatron_wf.engine.starting import start_request
+from funcatron_wf.workers import route_cache
 from funcatron_wf.workers.func_folder import FuncFolder
-from funcatron_wf.workers.runner import runner_workers
 from funcatron_wf.workers.tron import tron_worker
 from funcatron_wf.workers.tron_front import serve_front_door
-from tests.conftest import free_port, write_func_folder
+from tests.conftest import free_port, python_runner, write_func_folder
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +117,7 @@ async def test_a_func_registered_after_the_tron_started_routes_at_once(
 
     await register_func(temporal_client, func_folder.registration())
     with ThreadPoolExecutor(2) as executor:
-        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
+        worker = python_runner(temporal_client, func_folder, executor)
         async with worker:
             request.request_id = uuid.uuid4().hex
             found: ResponseEnvelope = await temporal_client.execute_workflow(
@@ -142,7 +147,7 @@ async def test_histories_replay_deterministically_without_the_sandbox(
     await register_func(temporal_client, func_folder.registration())
     histories = []
     with ThreadPoolExecutor(2) as executor:
-        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
+        worker = python_runner(temporal_client, func_folder, executor)
         async with worker:
             for reply in (True, False):
                 request = RequestEnvelope(
@@ -168,10 +173,10 @@ async def test_histories_replay_deterministically_without_the_sandbox(
                     )
             # and one routed before it started, as the Tron's front door does
             request.request_id, request.reply = uuid.uuid4().hex, True
-            decision = await tron.RouteCache(temporal_client).decide(request)
+            decision = await route_cache.RouteCache(temporal_client).decide(request)
             routed = await temporal_client.start_workflow(
                 RoutedRequestWorkflow.run,
-                args=[request, decision],
+                RoutedRequest(request, decision),
                 id=request.request_id,
                 task_queue=tron_queue,
             )
@@ -198,15 +203,15 @@ async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
         snapshot_reads.append(1)
         return await read_registry(client)
 
-    monkeypatch.setattr(tron, "read_registry", counting_read_registry)
-    cache = tron.RouteCache(temporal_client, max_age=0.0)  # refresh before every request
+    monkeypatch.setattr(route_cache, "read_registry", counting_read_registry)
+    cache = route_cache.RouteCache(temporal_client, max_age=0.0)  # refresh before every request
     host = f"{uuid.uuid4().hex}.local"
     request = RequestEnvelope(
         request_id=uuid.uuid4().hex, source="test", host=host, method="GET", path="/v1/things/1"
     )
-    assert (await cache.route(request)).error.status == 404
+    assert (await cache.route(request)).answer.status == 404
     assert len(snapshot_reads) == 1  # the first refresh; the miss's refresh asked the generation
-    assert (await cache.route(request)).error.status == 404
+    assert (await cache.route(request)).answer.status == 404
     assert len(snapshot_reads) == 1
 
     func = unique_func(host)
@@ -228,7 +233,7 @@ async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
     }
     await register_func(temporal_client, func)
     decision = await cache.route(request)
-    assert decision.error is None and decision.operation_id == "things.get"
+    assert decision.answer is None and decision.operation_id == "things.get"
     assert len(snapshot_reads) == 2
 
 
@@ -251,14 +256,14 @@ async def test_the_front_door_routes_then_starts_the_request(
     func_folder = ping_func_folder(tmp_path, host)
     await register_func(temporal_client, func_folder.registration())
     port = free_port()
-    cache = tron.RouteCache(temporal_client)
+    cache = route_cache.RouteCache(temporal_client)
 
     def envelope(path: str, *, reply: bool = True) -> dict:
         return {"request_id": uuid.uuid4().hex, "source": "test", "host": host,
                 "method": "GET", "path": path, "reply": reply}  # fmt: skip
 
     with ThreadPoolExecutor(2) as executor:
-        (worker,) = runner_workers(temporal_client, [func_folder], CallEnvironment(executor))
+        worker = python_runner(temporal_client, func_folder, executor)
         async with (
             worker,
             serve_front_door(temporal_client, cache, "127.0.0.1", port, task_queue=tron_queue),
@@ -271,6 +276,9 @@ async def test_the_front_door_routes_then_starts_the_request(
             result = await handle.result()
             assert result["status"] == 200
             assert json.loads(result["body"]["data"]) == {"pong": True}
+
+            again = await http.post("/requests", json=sent)
+            assert again.status_code == 201  # started before: the front waits for that run
 
             missing = await http.post("/requests", json=(nowhere := envelope("/nowhere")))
             assert missing.status_code == 201
@@ -285,3 +293,46 @@ async def test_the_front_door_routes_then_starts_the_request(
             # not an envelope: not started here, so the HTTP front starts it itself
             refused = await http.post("/requests", json={"request_id": "x"})
             assert refused.status_code == 503
+
+
+async def test_a_request_id_runs_once_however_often_it_is_started(
+    temporal_client: Client, tron_queue: str, tmp_path: Path
+) -> None:
+    host = f"{uuid.uuid4().hex}.local"
+    calls = tmp_path / "calls"
+    folder = write_func_folder(
+        tmp_path / "once",
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+        f"servers: [{{url: 'http://{host}/'}}]\n"
+        "paths:\n  /count:\n    post:\n      operationId: once_ops.count\n"
+        "      responses: {'200': {description: ok}}\n",
+        {
+            "once_ops.py": "import pathlib\n"
+            f"CALLS = pathlib.Path({str(calls)!r})\n"
+            "def count(request):\n"
+            "    with CALLS.open('a') as f:\n"
+            "        f.write(request.request_id + '\\n')\n"
+            "    return {'calls': len(CALLS.read_text().splitlines())}\n"
+        },
+    )
+    func_folder = FuncFolder.load(folder)
+    await register_func(temporal_client, func_folder.registration())
+    request = RequestEnvelope(
+        request_id=uuid.uuid4().hex, source="test", host=host, method="POST", path="/count"
+    )
+    with ThreadPoolExecutor(2) as executor:
+        async with python_runner(temporal_client, func_folder, executor):
+            first = await start_request(temporal_client, request, task_queue=tron_queue)
+            while_running = await start_request(temporal_client, request, task_queue=tron_queue)
+            answers = [await first.response(), await while_running.response()]
+            # after it closed, even with a decision in hand (as a front door has)
+            decision = await route_cache.RouteCache(temporal_client).decide(request)
+            after = await start_request(temporal_client, request, decision, task_queue=tron_queue)
+            answers.append(await after.response())
+    assert (first.first_start, while_running.first_start, after.first_start) == (
+        True,
+        False,
+        False,
+    )
+    assert {json.loads(answer.body.data)["calls"] for answer in answers} == {1}
+    assert calls.read_text().splitlines() == [request.request_id]

@@ -1,4 +1,5 @@
-from funcatron_wf.engine.routing import RegisteredFunc, Route, RouteTable, request_host
+from funcatron_wf.engine.contracts import RegisteredFunc, Route
+from funcatron_wf.engine.route_table import RouteTable, request_host
 
 
 def func(name: str, *routes: Route) -> RegisteredFunc:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from funcatron_wf.engine.contracts import Route
 from funcatron_wf.engine.errors import SpecError
-from funcatron_wf.engine.routing import Route
 from funcatron_wf.engine.specs import find_spec_file, load_spec
 from tests.conftest import EXAMPLES
 

@@ -1,6 +1,6 @@
 """Request validation (openapi-core) on its own: what the Func receives."""
 
-from funcatron_wf.engine.envelopes import Body, RequestEnvelope
+from funcatron_wf.engine.contracts import Body, RequestEnvelope
 from funcatron_wf.engine.validation import OperationValidator
 
 SPEC = {

@@ -7,76 +7,42 @@ also arrives as ``x_trace`` / ``pet_id``); the request body as ``body``
 ``request`` for a function that declares it. Returns: dict/list -> 200 JSON,
 str -> text, bytes -> octet-stream, None -> 204, ``(body, status[,
 headers])``, or a ``Response``. ``raise HTTPError(status, detail)`` answers
-that status.
-
-Any other exception gets a 500 reply carrying the request id; the traceback
-goes to the log, and into the reply only in dev mode. For an operation marked
-``x-funcatron-retry`` the exception is raised to Temporal instead, which
-retries the call.
+that status. Any other exception is the Runner's to answer
+(workers/runner.py): a 500 carrying the request id, or a retry.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
 import inspect
 import json
-import logging
 import re
-import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
-from temporalio.exceptions import ApplicationError
-
-from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX, BlobStore
-from funcatron_wf.engine.envelopes import Body, RequestEnvelope, ResponseEnvelope, problem_response
-from funcatron_wf.engine.request_workflow import FUNC_ERROR, FuncCall
+from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelope, problem_response
 from funcatron_wf.engine.responses import HTTPError, Response
-
-logger = logging.getLogger(__name__)
-
-ReplyCheck = Callable[[FuncCall, ResponseEnvelope], ResponseEnvelope]
+from funcatron_wf.workers.hosts import HostCall
 
 
 class InvalidRequestBody(ValueError):
-    """The body does not decode as its encoding says (e.g. malformed JSON)."""
+    """The body does not decode as its kind says (e.g. malformed JSON)."""
 
 
-@dataclass
-class CallEnvironment:
-    """What every call on one Runner shares."""
-
-    executor: Executor
-    blobs: BlobStore | None = None
-    inline_body_max: int = DEFAULT_INLINE_BODY_MAX
-    check_reply: ReplyCheck | None = None  # sees only what the function returned
-
-
-def decode_body(body: Body | None, content_type: str, blobs: BlobStore | None) -> Any:
-    if body is None:
+def body_argument(host_call: HostCall) -> Any:
+    """The ``body`` argument: a parsed form, parsed JSON, text or bytes."""
+    if host_call.call.form_body is not None:
+        return host_call.call.form_body
+    raw = host_call.body
+    if raw is None:
         return None
-    if body.encoding == "ref":
-        if blobs is None:
-            raise InvalidRequestBody("the body is in the blob store, which this Runner lacks")
-        raw = blobs.body_bytes(body)
-        if "json" in content_type:
-            body = Body(encoding="json", data=raw.decode("utf-8", errors="replace"))
-        elif content_type.startswith("text/"):
-            return raw.decode("utf-8", errors="replace")
-        else:
-            return raw
-    if body.encoding == "json":
+    if host_call.body_kind == "json":
         try:
-            return json.loads(body.data) if body.data else None
+            return json.loads(raw) if raw else None
         except ValueError as err:
             raise InvalidRequestBody(f"the JSON body does not parse: {err}") from err
-    if body.encoding == "text":
-        return body.data
-    return body.raw()
+    if host_call.body_kind == "text":
+        return raw.decode("utf-8", errors="replace")
+    return raw
 
 
 def _python_names(name: str) -> set[str]:
@@ -84,19 +50,15 @@ def _python_names(name: str) -> set[str]:
     return {name, identifier, identifier.lower()}
 
 
-def build_arguments(
-    function: Callable[..., Any], call: FuncCall, blobs: BlobStore | None = None
-) -> dict[str, Any]:
+def build_arguments(function: Callable[..., Any], host_call: HostCall) -> dict[str, Any]:
     """Keyword arguments for ``function``: only those it declares, unless it takes **kwargs."""
+    call = host_call.call
     available: dict[str, Any] = {}
     for name, value in call.parameters.items():
         for python_name in _python_names(name):
             available.setdefault(python_name, value)
-    if call.form_body is not None:
-        available["body"] = call.form_body
-    elif call.request.body is not None:
-        content_type = (call.request.headers or {}).get("content-type", "").lower()
-        available["body"] = decode_body(call.request.body, content_type, blobs)
+    if call.form_body is not None or host_call.body is not None:
+        available["body"] = body_argument(host_call)
     parameters = inspect.signature(function).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         chosen = {name: value for name, value in available.items() if name.isidentifier()}
@@ -148,63 +110,7 @@ def _response_for_body(
     )
 
 
-def http_error_response(error: HTTPError, call: FuncCall) -> ResponseEnvelope:
-    response = problem_response(
-        call.request.request_id, error.status, error.title, error.detail, func=call.func
-    )
+def http_error_response(error: HTTPError, request: RequestEnvelope) -> ResponseEnvelope:
+    response = problem_response(request.request_id, error.status, error.title, error.detail)
     response.headers.update({name.lower(): value for name, value in error.headers.items()})
-    return response
-
-
-def offload_large_body(response: ResponseEnvelope, environment: CallEnvironment) -> None:
-    """A reply body over the inline limit goes to the blob store, not into Temporal."""
-    body = response.body
-    if body is None or body.encoding == "ref" or len(body.data) <= environment.inline_body_max:
-        return
-    if environment.blobs is None:
-        raise ValueError("the reply is too large to send without a blob store (--blob-dir)")
-    response.body = environment.blobs.write_response(response.request_id, body.raw())
-
-
-async def call_operation(
-    function: Callable[..., Any], call: FuncCall, environment: CallEnvironment
-) -> ResponseEnvelope:
-    """Call one operation and come back with a response envelope (or, for a
-    retryable operation whose Func raised, an ApplicationError to retry)."""
-    request = call.request
-    executor = environment.executor
-    try:
-        arguments = build_arguments(function, call, environment.blobs)
-    except InvalidRequestBody as err:
-        return problem_response(request.request_id, 400, "Bad Request", str(err), func=call.func)
-    try:
-        if inspect.iscoroutinefunction(function):
-            result = await function(**arguments)
-        else:
-            context = contextvars.copy_context()
-            result = await asyncio.get_running_loop().run_in_executor(
-                executor, functools.partial(context.run, function, **arguments)
-            )
-        response = to_response(result, request)
-        if environment.check_reply is not None:
-            response = environment.check_reply(call, response)
-        offload_large_body(response, environment)
-    except HTTPError as err:
-        return http_error_response(err, call)
-    except Exception as err:  # a Func's failure must never take the worker down
-        logger.exception(
-            "request %s: %s (Func %s@%s) raised",
-            request.request_id,
-            call.func.operation,
-            call.func.name,
-            call.func.sha[:12],
-        )
-        extra = {"traceback": traceback.format_exc()} if call.settings.dev_mode else None
-        detail = f"{call.func.operation} raised {type(err).__name__}"
-        if call.retry_on_error:
-            raise ApplicationError(detail, extra or {}, type=FUNC_ERROR) from err
-        return problem_response(
-            request.request_id, 500, "Internal Server Error", detail, func=call.func, extra=extra
-        )
-    response.func = call.func
     return response

@@ -1,5 +1,8 @@
 """A Func folder: an OpenAPI file plus the Python code its operationIds name.
 
+``dev`` loads it to register the Func (its spec, rewritten and converted);
+a Runner needs only its identity and code: it takes the spec as registered.
+
 Its identity is a SHA-256 over the folder's files, so the same code gets the
 same task queue everywhere. (Bundles, the deployable archive with vendored
 dependencies, build on this in deploy/.)
@@ -8,19 +11,17 @@ dependencies, build on this in deploy/.)
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from funcatron_wf.engine.contracts import FuncSettings, RegisteredFunc, Route, func_task_queue
 from funcatron_wf.engine.errors import FuncFolderError
-from funcatron_wf.engine.queues import func_task_queue
-from funcatron_wf.engine.routing import FuncSettings, RegisteredFunc, Route
 from funcatron_wf.engine.spec_rewriting import SpecRewrite
 from funcatron_wf.engine.specs import Spec, find_spec_file, load_spec
+from funcatron_wf.workers.python_host import load_operations
 
 _IGNORED_PARTS = {"__pycache__", ".git", ".venv", "node_modules"}
 
@@ -80,58 +81,6 @@ class FuncFolder:
         )
 
     def resolve_operations(self) -> dict[str, Callable[..., Any]]:
-        """Import the folder's code and map each operationId to its function.
-
-        The folder goes on sys.path, so Func modules import each other as
-        usual. Two folders in one process must not share a top-level module
-        name; that is refused rather than silently serving the wrong code.
-        """
-        if str(self.path) not in sys.path:
-            sys.path.insert(0, str(self.path))
-        operations: dict[str, Callable[..., Any]] = {}
-        for route in self.routes:
-            if route.operation_id not in operations:
-                operations[route.operation_id] = self._resolve(route)
-        return operations
-
-    def _resolve(self, route: Route) -> Callable[..., Any]:
-        operation_id = route.operation_id
-        where = f"operationId {operation_id!r} ({route.method} {route.path_template})"
-        module_name, _, function_name = operation_id.rpartition(".")
-        if not module_name:
-            raise FuncFolderError(
-                str(self.path),
-                f"{where} must be module.function, e.g. handlers.{operation_id}",
-                operation_id=operation_id,
-            )
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            raise FuncFolderError(
-                str(self.path),
-                f"{where} names module {module_name!r}, which is not in this folder ({err})",
-                operation_id=operation_id,
-            ) from err
-        except Exception as err:
-            raise FuncFolderError(
-                str(self.path),
-                f"{where}: importing {module_name!r} failed: {type(err).__name__}: {err}",
-                operation_id=operation_id,
-            ) from err
-        module_file = Path(getattr(module, "__file__", "") or "").resolve()
-        if not module_file.is_relative_to(self.path):
-            raise FuncFolderError(
-                str(self.path),
-                f"{where}: module {module_name!r} is already loaded from {module_file}; "
-                "give the module a name unique to this Func, or serve the folders "
-                "from separate runners",
-                operation_id=operation_id,
-            )
-        function = getattr(module, function_name, None)
-        if not callable(function):
-            raise FuncFolderError(
-                str(self.path),
-                f"{where}: module {module_name!r} has no function {function_name!r}",
-                operation_id=operation_id,
-            )
-        return function
+        """Import the folder's code and map each operationId to its function
+        (workers/python_host.py), raising FuncFolderError naming the operation."""
+        return load_operations(self.path, self.routes)

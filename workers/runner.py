@@ -1,18 +1,24 @@
-"""The Runner worker: serves the task queues of one or more Func folders and
-calls their functions (workers/calling.py holds the calling convention).
+"""The Runner: serves the task queues of Func versions and calls their
+operations through a language host (workers/hosts.py).
 
 Each operation is an activity named by its operationId; one dynamic activity
-per Func dispatches on that name, so a Func's operations need no
-registration of their own.
+per Func version dispatches on that name, so a Func's operations need no
+registration of their own. Everything that is the same for every language
+lives here: heartbeats (a Runner that dies loses nothing: its call is retried
+on another), bodies read out of and written into the blob store, the reply
+checked against the spec as registered, the logging context, and a Func's
+exception turned into a 500 (or, for an operation marked
+``x-funcatron-retry``, into an error Temporal retries).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +28,67 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from funcatron_wf.engine.blobs import DEFAULT_INLINE_BODY_MAX, BlobStore
-from funcatron_wf.engine.envelopes import ResponseEnvelope, problem_response
-from funcatron_wf.engine.request_workflow import FuncCall
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import (
+    DEFAULT_INLINE_BODY_MAX,
+    FUNC_ERROR,
+    HEARTBEAT_TIMEOUT_SECONDS,
+    OPERATION_NOT_FOUND,
+    FuncCall,
+    RegisteredFunc,
+    ResponseEnvelope,
+    problem_response,
+)
+from funcatron_wf.engine.registry_client import registered_func
 from funcatron_wf.engine.validation import OperationValidator, response_violations
-from funcatron_wf.workers.calling import CallEnvironment, ReplyCheck, call_operation
-from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.func_folder import folder_sha, func_name_for
+from funcatron_wf.workers.hosts import FuncRaised, HostCall, LanguageHost, body_kind
+from funcatron_wf.workers.log_context import request_context
+from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_CALLS = 64
+HEARTBEAT_EVERY = HEARTBEAT_TIMEOUT_SECONDS / 5
 
 
-HEARTBEAT_EVERY = 1.0  # seconds; well inside the workflow's HEARTBEAT_TIMEOUT
+@dataclass
+class ServedFunc:
+    """A Func version this Runner serves: its Registry record and its code."""
+
+    func: RegisteredFunc
+    host: LanguageHost
+
+
+@dataclass
+class BodyStore:
+    """Where bodies too large to travel inline go (None: nowhere; a large body is an error)."""
+
+    blobs: BlobStore | None = None
+    inline_body_max: int = DEFAULT_INLINE_BODY_MAX
+
+    def read(self, call: FuncCall) -> HostCall:
+        body = call.request.body
+        if body is None:
+            return HostCall(call)
+        content_type = (call.request.headers or {}).get("content-type", "").lower()
+        if body.encoding != "ref":
+            raw = body.raw()
+        elif self.blobs is None:
+            raise ValueError("the body is in the blob store, which this Runner lacks (--blob-dir)")
+        else:
+            raw = self.blobs.read(body.data)
+        return HostCall(call, raw, body_kind(body, content_type))
+
+    def offload(self, response: ResponseEnvelope) -> None:
+        """A reply body over the inline limit goes to the blob store, not into Temporal."""
+        body = response.body
+        if body is None or body.encoding == "ref" or len(body.data) <= self.inline_body_max:
+            return
+        if self.blobs is None:
+            raise ValueError("the reply is too large to send without a blob store (--blob-dir)")
+        response.body = self.blobs.write_response(response.request_id, body.raw())
 
 
 async def _heartbeat_forever() -> None:
@@ -47,25 +100,17 @@ async def _heartbeat_forever() -> None:
         activity.heartbeat()
 
 
-def reply_checker(validator: OperationValidator) -> ReplyCheck:
-    def checked_response(call: FuncCall, response: ResponseEnvelope) -> ResponseEnvelope:
-        """With ``validate_responses`` on, a reply that breaks its schema becomes a 500."""
-        if not call.settings.validate_responses:
-            return response
-        return _checked(validator, call, response)
-
-    return checked_response
-
-
-def _checked(
+def checked_reply(
     validator: OperationValidator, call: FuncCall, response: ResponseEnvelope
 ) -> ResponseEnvelope:
+    """With ``validate_responses`` on, a reply that breaks its schema becomes a 500."""
+    if not call.settings.validate_responses:
+        return response
     problems = response_violations(validator, call.request, call.operation_path, response)
     if not problems:
         return response
     logger.error(
-        "request %s: %s replied %s, which breaks its OpenAPI responses: %s",
-        call.request.request_id,
+        "%s replied %s, which breaks its OpenAPI responses: %s",
         call.func.operation,
         response.status,
         "; ".join(problems),
@@ -76,65 +121,106 @@ def _checked(
         500,
         "Internal Server Error",
         f"the reply of {call.func.operation} does not match its OpenAPI responses",
-        func=call.func,
         extra=extra,
     )
 
 
-def operation_activity(
-    folder: FuncFolder, operations: dict[str, Callable[..., Any]], shared: CallEnvironment
-) -> Callable[..., Any]:
-    environment = replace(
-        shared, check_reply=reply_checker(OperationValidator(folder.spec.openapi))
-    )
+async def call_func(
+    host: LanguageHost,
+    call: FuncCall,
+    *,
+    validator: OperationValidator,
+    bodies: BodyStore,
+) -> ResponseEnvelope:
+    """One call through a host, answered with a response envelope whatever
+    happens (or, for a retryable operation whose Func raised, an
+    ApplicationError for Temporal to retry)."""
+    request = call.request
+    try:
+        host_call = bodies.read(call)
+    except (OSError, ValueError) as err:
+        logger.error("cannot read the request body: %s", err)
+        return problem_response(
+            request.request_id, 500, "Internal Server Error", "the body could not be read"
+        )
+    try:
+        response = await host.call(call.func.operation, host_call)
+        response = checked_reply(validator, call, response)
+        bodies.offload(response)
+    except Exception as err:  # a Func's failure must never take the worker down
+        if isinstance(err, FuncRaised):
+            detail, rendered = err.detail, err.traceback
+        else:  # the reply could not be checked or stored
+            detail, rendered = f"{call.func.operation} failed", traceback.format_exc()
+        logger.error("%s\n%s", detail, rendered.rstrip())
+        extra = {"traceback": rendered} if call.settings.dev_mode else None
+        if call.retry_on_error:
+            raise ApplicationError(detail, extra or {}, type=FUNC_ERROR) from err
+        return problem_response(
+            request.request_id, 500, "Internal Server Error", detail, func=call.func, extra=extra
+        )
+    response.func = call.func
+    return response
+
+
+def operation_activity(served: ServedFunc, bodies: BodyStore) -> Callable[..., Any]:
+    func, host = served.func, served.host
+    validator = OperationValidator(func.openapi)
 
     @activity.defn(dynamic=True)
     async def run_operation(args: Sequence[RawValue]) -> ResponseEnvelope:
         operation_id = activity.info().activity_type
-        function = operations.get(operation_id)
-        if function is None:
+        if operation_id not in host.operation_ids:
             raise ApplicationError(
-                f"Func {folder.name}@{folder.sha[:12]} has no operation {operation_id!r}",
-                type="OperationNotFound",
+                f"Func {func.name}@{func.sha[:12]} has no operation {operation_id!r}",
+                type=OPERATION_NOT_FOUND,
                 non_retryable=True,
             )
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
-        # Heartbeats tell Temporal this Runner is alive; if it dies, the task
-        # is retried on another one after the heartbeat timeout.
-        heartbeat = asyncio.create_task(_heartbeat_forever())
-        try:
-            return await call_operation(function, call, environment)
-        finally:
-            heartbeat.cancel()
+        with request_context(call.request.request_id, call.func):
+            # Heartbeats tell Temporal this Runner is alive; if it dies, the
+            # task is retried on another one after the heartbeat timeout.
+            heartbeat = asyncio.create_task(_heartbeat_forever())
+            try:
+                return await call_func(host, call, validator=validator, bodies=bodies)
+            finally:
+                heartbeat.cancel()
 
     return run_operation
 
 
-def runner_workers(
-    client: Client, folders: list[FuncFolder], environment: CallEnvironment
-) -> list[Worker]:
+def runner_workers(client: Client, served: list[ServedFunc], bodies: BodyStore) -> list[Worker]:
     return [
         Worker(
             client,
-            task_queue=folder.task_queue,
-            activities=[operation_activity(folder, folder.resolve_operations(), environment)],
+            task_queue=each.func.task_queue,
+            activities=[operation_activity(each, bodies)],
             max_concurrent_activities=MAX_CONCURRENT_CALLS,
             graceful_shutdown_timeout=DRAIN_TIMEOUT,
         )
-        for folder in folders
+        for each in served
     ]
+
+
+async def python_funcs(
+    client: Client, folders: list[Path], executor: ThreadPoolExecutor
+) -> list[ServedFunc]:
+    """Each folder's Func version as the Registry holds it, with its code loaded."""
+    served = []
+    for folder in folders:
+        path = folder.resolve()
+        func = await registered_func(client, func_name_for(path), folder_sha(path))
+        served.append(ServedFunc(func, PythonHost.load(path, func.routes, executor)))
+    return served
 
 
 async def run_runner(
     client: Client,
-    folders: list[FuncFolder],
+    folders: list[Path],
     *,
-    blobs: BlobStore | None = None,
-    inline_body_max: int = DEFAULT_INLINE_BODY_MAX,
+    bodies: BodyStore,
     ready_file: Path | None = None,
 ) -> None:
     with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
-        environment = CallEnvironment(executor, blobs=blobs, inline_body_max=inline_body_max)
-        await serve_until_signalled(
-            runner_workers(client, folders, environment), ready_file=ready_file
-        )
+        served = await python_funcs(client, folders, executor)
+        await serve_until_signalled(runner_workers(client, served, bodies), ready_file=ready_file)

@@ -22,7 +22,13 @@ For each request this module
 request runs, then its stored response.
 
 Temporal's HTTP API is reached only through the internal location
-/_temporal/ (a subrequest), never from the public listener.
+/_temporal/ (a subrequest), never from the public listener; the front door
+through /_tron/.
+
+The names and codes this module shares with the engine (task queue, workflow
+type, id policies, the front door's protocol, the status URL, blob refs) are
+not written here: configure() gets them from the rendered nginx config,
+which takes them from engine/contracts.py and engine/starting.py.
 
 Bodies cross as strings: JSON bodies travel as JSON *text* because Temporal's
 payload shorthand would turn [] into null and round big integers.
@@ -33,14 +39,8 @@ local cjson = require "cjson.safe"
 local _M = {}
 
 local config = {
-    namespace = "default",
-    task_queue = "funcatron.tron",
-    workflow_type = "RequestWorkflow",
     -- how many empty long-polls (each up to ~20 s on the server) before 504
     max_polls = 10,
-    max_body_size = "?",
-    blob_dir = "?",
-    tron_front = false,
 }
 
 function _M.configure(options)
@@ -79,7 +79,7 @@ local function read_request_body(request_id)
     ngx.req.read_body()
     local spooled = ngx.req.get_body_file()
     if spooled then
-        local ref = "requests/" .. request_id .. ".body"
+        local ref = config.request_bodies .. "/" .. request_id .. config.blob_suffix
         local moved, err = os.rename(spooled, config.blob_dir .. "/" .. ref)
         if not moved then
             return nil, err
@@ -144,6 +144,8 @@ local function start_workflow(envelope)
         taskQueue = { name = config.task_queue },
         input = { envelope },
         requestId = envelope.request_id,
+        workflowIdReusePolicy = config.id_reuse_policy,
+        workflowIdConflictPolicy = config.id_conflict_policy,
     }
     return ngx.location.capture(temporal_path(envelope.request_id), {
         method = ngx.HTTP_POST,
@@ -183,7 +185,7 @@ end
 
 -- A large reply, written to the blob store by the Runner, streamed from disk.
 local function stream_blob(ref, request_id)
-    if not string.match(ref, "^responses/[0-9a-f]+%.body$") then
+    if ref ~= config.response_bodies .. "/" .. request_id .. config.blob_suffix then
         ngx.log(ngx.ERR, "request ", request_id, ": refusing blob ref ", ref)
         return ngx.exit(500)
     end
@@ -230,7 +232,7 @@ end
 
 -- 202 for a no-reply request, which runs on under the same request id.
 local function write_accepted(request_id)
-    local status_url = "/_funcatron/requests/" .. request_id
+    local status_url = config.status_url_prefix .. request_id
     local headers = { Location = status_url }
     if ngx.ctx.prefers_async then
         headers["Preference-Applied"] = "respond-async"
@@ -296,23 +298,23 @@ function _M.handle()
     }
     if config.tron_front then
         -- The Tron's front door routes, then starts the request (eager start):
-        -- 201 started (wait for its close event), 202 a request that runs on;
-        -- anything else means not started there: the request takes the path
-        -- below.
-        local offered = ngx.location.capture("/_tron/requests", {
+        -- started (wait for its close event), accepted (a request that runs
+        -- on); anything else means not started there: the request takes the
+        -- path below.
+        local offered = ngx.location.capture("/_tron" .. config.front_door_path, {
             method = ngx.HTTP_POST,
             body = cjson.encode(envelope),
         })
-        if offered.status == 201 then
+        if offered.status == config.front_door_started then
             return write_close_event_of(request_id)
-        elseif offered.status == 202 then
+        elseif offered.status == config.front_door_accepted then
             return write_accepted(request_id)
         end
     end
     local started = start_workflow(envelope)
     if started.status == 409 then
-        -- already started (by a front door whose answer was lost): its close
-        -- event is the answer
+        -- this request id started before (a front door whose answer was lost,
+        -- a retry): never a second run; the first run's close event is the answer
         return write_close_event_of(request_id)
     end
     if started.status >= 500 then

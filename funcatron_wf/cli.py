@@ -1,5 +1,6 @@
-"""The `funcatron-wf` command. Each command parses its options and calls one
-library function; user mistakes come back as one line naming the problem."""
+"""The `funcatron-wf` command, on top of every package: each command parses
+its options and calls one library function; user mistakes come back as one
+line naming the problem."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from funcatron_wf import __version__
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.settings import Settings, load_settings, split_host_port
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from funcatron_wf.workers.log_context import configure_logging
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -102,7 +102,7 @@ def dev(folders: tuple[Path, ...], rewrites: tuple[str, ...], **flags: Any) -> N
     """
     from funcatron_wf.deploy.dev import run_dev
 
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    configure_logging(logging.WARNING)
     settings = _settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
     _run(run_dev(settings, list(folders), say=lambda line: click.echo(line)))
     _exit_without_teardown(0)
@@ -188,7 +188,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     from funcatron_wf.engine.temporal_client import connect
     from funcatron_wf.workers.tron import run_tron
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(logging.INFO)
     settings = _settings(**flags)
     try:
         door = split_host_port(front_door) if front_door is not None else None
@@ -209,24 +209,24 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
 @blob_dir_option
 @temporal_options
 def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> None:
-    """Run a Runner worker serving the task queues of Func FOLDERS."""
-    from funcatron_wf.deploy.dev import check_func_folders
-    from funcatron_wf.engine.temporal_client import connect
-    from funcatron_wf.workers.runner import run_runner
+    """Run a Runner worker serving the task queues of Func FOLDERS.
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    Each folder's version must be registered already (`dev` registers its
+    folders first): the Runner takes the Func's spec as registered.
+    """
+    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.workers.runner import BodyStore, run_runner
+
+    configure_logging(logging.INFO)
     settings = _settings(**flags)
+    for folder in folders:
+        if not folder.is_dir():
+            raise click.BadParameter(f"{folder} is not a folder", param_hint="FOLDERS")
 
     async def serve() -> None:
-        loaded = check_func_folders(list(folders))
         client = await connect(settings.temporal_address, settings.namespace)
-        await run_runner(
-            client,
-            loaded,
-            blobs=_blob_store(settings),
-            inline_body_max=settings.inline_body_max,
-            ready_file=ready_file,
-        )
+        bodies = BodyStore(_blob_store(settings), settings.inline_body_max)
+        await run_runner(client, list(folders), bodies=bodies, ready_file=ready_file)
 
     _run(serve())
     _exit_without_teardown(0)

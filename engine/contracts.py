@@ -1,0 +1,301 @@
+"""The contracts: every type and name that crosses a process or a language
+boundary, defined once. Read this module to learn what travels between the
+parts (DESIGN.md, "Contracts"); it imports nothing else of ours.
+
+- names: task queues, workflow and activity types, error types;
+- bodies and the request and response envelopes (every source builds the
+  same request envelope; a workflow's result is a response envelope);
+- the blob store's reference layout (large bodies travel as references);
+- Registry records (a Func version, its routes, its settings);
+- the routing decision, the input of a routed request, and the Func call a
+  Runner receives;
+- the Tron's front door wire protocol, spoken by the nginx front.
+
+The nginx front's Lua gets these values rendered into its config
+(``sources/http_front.py``), so no literal is written twice.
+
+Everything here crosses Temporal as JSON. Annotations stay evaluated (no
+``from __future__ import annotations``): the SDK resolves a dataclass's type
+hints on every decode, and string annotations tripled that cost
+(tests/test_payload_types.py).
+
+Temporal's HTTP API turns payloads into plain JSON values and back, which
+loses big-integer precision and turns empty arrays into null; so a JSON body
+always travels as JSON *text* in ``Body.data`` and is parsed only by the
+Func host.
+"""
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# --- names ------------------------------------------------------------------
+
+TRON_TASK_QUEUE = "funcatron.tron"
+REGISTRY_WORKFLOW_ID = "funcatron-registry"
+REGISTRY_WORKFLOW_TYPE = "Registry"
+# Routes itself (a local activity); started when no front door routed the request.
+REQUEST_WORKFLOW_TYPE = "RequestWorkflow"
+# Started by the Tron's front door with the routing decision as its input.
+ROUTED_REQUEST_WORKFLOW_TYPE = "RoutedRequest"
+ROUTE_ACTIVITY = "funcatron.route"
+# Every operation runs as an activity named by its operationId.
+
+# Error types of the ApplicationErrors a Runner raises to the workflow.
+FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operations
+OPERATION_NOT_FOUND = "OperationNotFound"  # the Runner has no such operation: never retried
+
+# A Runner heartbeats well inside this; one that stops for this long is taken
+# for lost, and its call is retried on another Runner.
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
+
+REQUEST_ID_PATTERN = r"[0-9a-f]{32}"
+
+
+def func_task_queue(name: str, sha: str) -> str:
+    """One task queue per Func bundle version, so a new version gets a new pool."""
+    return f"funcatron.func.{name}.{sha[:12]}"
+
+
+def is_request_id(value: str) -> bool:
+    """32 lowercase hex: also the workflow id, and the W3C trace id."""
+    return re.fullmatch(REQUEST_ID_PATTERN, value) is not None
+
+
+# --- bodies and envelopes -----------------------------------------------------
+
+BodyEncoding = Literal["json", "text", "base64", "ref"]
+
+
+@dataclass
+class Body:
+    """A message body. ``data`` is JSON text (json), text (text), base64
+    (base64) or a blob store reference (ref); its media type travels in the
+    envelope's ``content-type`` header."""
+
+    encoding: BodyEncoding
+    data: str = ""
+
+    @classmethod
+    def from_json(cls, value: Any) -> "Body":
+        return cls(encoding="json", data=json.dumps(value))
+
+    @classmethod
+    def from_text(cls, text: str) -> "Body":
+        return cls(encoding="text", data=text)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Body":
+        return cls(encoding="base64", data=base64.b64encode(raw).decode("ascii"))
+
+    def raw(self) -> bytes:
+        """The body's bytes as they travel over HTTP (not for a ``ref``)."""
+        if self.encoding == "ref":
+            raise ValueError("a ref body's bytes are in the blob store")
+        if self.encoding == "base64":
+            return base64.b64decode(self.data)
+        return self.data.encode("utf-8")
+
+
+@dataclass
+class RequestEnvelope:
+    """One request, whatever its source. ``request_id`` is 32 lowercase hex and
+    is also the workflow id. ``headers`` have lower-case names; ``query`` maps
+    each name to its values. ``reply`` False: the source does not wait (the
+    request runs to completion under its id)."""
+
+    request_id: str
+    source: str
+    host: str
+    method: str
+    path: str
+    query: dict[str, list[str]] | None = None
+    headers: dict[str, str] | None = None
+    body: Body | None = None
+    reply: bool = True
+    traceparent: str | None = None
+
+
+@dataclass
+class FuncRef:
+    """Which Func (name and bundle SHA-256) and which operation answered."""
+
+    name: str
+    sha: str
+    operation: str
+
+
+@dataclass
+class ResponseEnvelope:
+    """A request's answer: the result of its workflow, whatever its source."""
+
+    status: int
+    request_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Body | None = None
+    func: FuncRef | None = None
+
+
+def problem_response(
+    request_id: str,
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    func: FuncRef | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ResponseEnvelope:
+    """An RFC 9457 problem document carrying the request id, as every error reply is."""
+    document: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        document["detail"] = detail
+    document["request_id"] = request_id
+    document.update(extra or {})
+    return ResponseEnvelope(
+        status=status,
+        request_id=request_id,
+        headers={"content-type": "application/problem+json"},
+        body=Body.from_json(document),
+        func=func,
+    )
+
+
+# --- the blob store's references ----------------------------------------------
+
+# Bodies above this many bytes travel as blob refs (Temporal's payload limit is 2 MiB).
+DEFAULT_INLINE_BODY_MAX = 256 * 1024
+REQUEST_BODIES = "requests"  # written by the sources (nginx renames its spooled file in)
+RESPONSE_BODIES = "responses"  # written by Runners, streamed out by the sources
+BLOB_SUFFIX = ".body"
+BLOB_REF_PATTERN = rf"({REQUEST_BODIES}|{RESPONSE_BODIES})/{REQUEST_ID_PATTERN}\{BLOB_SUFFIX}"
+
+
+def request_body_ref(request_id: str) -> str:
+    return f"{REQUEST_BODIES}/{request_id}{BLOB_SUFFIX}"
+
+
+def response_body_ref(request_id: str) -> str:
+    return f"{RESPONSE_BODIES}/{request_id}{BLOB_SUFFIX}"
+
+
+# --- Registry records ---------------------------------------------------------
+
+DEFAULT_OPERATION_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class OperationPolicy:
+    """How an operation runs, from its ``x-funcatron-*`` extensions."""
+
+    timeout: float = DEFAULT_OPERATION_TIMEOUT  # seconds; then 504
+    reply: bool = True  # False: answer 202 at once, run to completion anyway
+    retry_attempts: int = 0  # >0: the Func's own exceptions are retried (idempotent ops)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation of one Func, as registered. ``host`` '' matches any host."""
+
+    host: str
+    base_path: str
+    method: str
+    path_template: str
+    operation_id: str
+    policy: OperationPolicy = field(default_factory=OperationPolicy)
+
+
+@dataclass
+class FuncSettings:
+    """Per-Func settings; routing copies them into each call, so Runners never poll."""
+
+    dev_mode: bool = False  # tracebacks in 500 replies
+    validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
+
+
+@dataclass
+class RegisteredFunc:
+    """A Func version in the Registry: its routes, the task queue of its
+    Runners, and its spec as registered (rewritten, in OpenAPI 3 form), which
+    the Tron validates requests against and the Runner checks replies with."""
+
+    name: str
+    sha: str
+    task_queue: str
+    routes: list[Route] = field(default_factory=list)
+    settings: FuncSettings = field(default_factory=FuncSettings)
+    openapi: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RegistrySnapshot:
+    """Everything routing needs; ``generation`` grows with every change."""
+
+    generation: int = 0
+    funcs: list[RegisteredFunc] = field(default_factory=list)
+
+
+# --- routing and calling ------------------------------------------------------
+
+
+@dataclass
+class FuncTarget:
+    """Where an operation runs: the Func version's task queue, and its settings."""
+
+    name: str
+    sha: str
+    task_queue: str
+    settings: FuncSettings = field(default_factory=FuncSettings)
+
+
+@dataclass
+class RouteDecision:
+    """The routing step's result: either ``answer`` (a 404, 405, 400, ...
+    given without running anything) or the ``target`` and what to call it with."""
+
+    answer: ResponseEnvelope | None = None
+    target: FuncTarget | None = None
+    operation_id: str = ""
+    operation_path: str = ""  # the request path below the base path
+    policy: OperationPolicy = field(default_factory=OperationPolicy)
+    parameters: dict[str, Any] = field(default_factory=dict)  # typed by the schema
+    form_body: dict[str, Any] | None = None
+
+
+@dataclass
+class RoutedRequest:
+    """The input of a RoutedRequest workflow: a request and its decision,
+    both recorded in history, so replay never routes again."""
+
+    request: RequestEnvelope
+    decision: RouteDecision
+
+
+@dataclass
+class FuncCall:
+    """What a Runner receives: the input of every operation activity."""
+
+    request: RequestEnvelope
+    func: FuncRef
+    operation_path: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    form_body: dict[str, Any] | None = None
+    settings: FuncSettings = field(default_factory=FuncSettings)
+    retry_on_error: bool = False
+
+
+# --- the Tron's front door, as the nginx front speaks to it -------------------
+
+# POST a request envelope (JSON) here. The front door routes and starts it.
+FRONT_DOOR_PATH = "/requests"
+FRONT_DOOR_STARTED = 201  # started (or started before): wait for its close event
+FRONT_DOOR_ACCEPTED = 202  # started, and answered 202 at once: it runs on
+FRONT_DOOR_NOT_STARTED = 503  # anything but the two above: start it yourself
+
+# Where a request answered 202 is asked for its result.
+STATUS_URL_PREFIX = "/_funcatron/requests/"
+
+
+def status_url(request_id: str) -> str:
+    return STATUS_URL_PREFIX + request_id

@@ -1,0 +1,118 @@
+"""The Python language host: a Func folder's modules imported into the
+Runner's own process, and each operation called with the Python calling
+convention (workers/calling.py).
+
+Sync functions run on a thread pool, with the caller's context variables
+(the request's logging context among them); async functions run on the
+worker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import importlib
+import inspect
+import sys
+import traceback
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+from funcatron_wf.engine.contracts import ResponseEnvelope, Route, problem_response
+from funcatron_wf.engine.errors import FuncFolderError
+from funcatron_wf.engine.responses import HTTPError
+from funcatron_wf.workers.calling import (
+    InvalidRequestBody,
+    build_arguments,
+    http_error_response,
+    to_response,
+)
+from funcatron_wf.workers.hosts import FuncRaised, HostCall
+
+
+def load_operations(folder: Path, routes: Iterable[Route]) -> dict[str, Callable[..., Any]]:
+    """Import the folder's code and map each route's operationId to its function.
+
+    The folder goes on sys.path, so Func modules import each other as
+    usual. Two folders in one process must not share a top-level module
+    name; that is refused rather than silently serving the wrong code.
+    """
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    operations: dict[str, Callable[..., Any]] = {}
+    for route in routes:
+        if route.operation_id not in operations:
+            operations[route.operation_id] = _resolve(folder, route)
+    return operations
+
+
+def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
+    operation_id = route.operation_id
+    where = f"operationId {operation_id!r} ({route.method} {route.path_template})"
+
+    def problem(text: str) -> FuncFolderError:
+        return FuncFolderError(str(folder), f"{where}{text}", operation_id=operation_id)
+
+    module_name, _, function_name = operation_id.rpartition(".")
+    if not module_name:
+        raise problem(f" must be module.function, e.g. handlers.{operation_id}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise problem(
+            f" names module {module_name!r}, which is not in this folder ({err})"
+        ) from err
+    except Exception as err:
+        raise problem(f": importing {module_name!r} failed: {type(err).__name__}: {err}") from err
+    module_file = Path(getattr(module, "__file__", "") or "").resolve()
+    if not module_file.is_relative_to(folder):
+        raise problem(
+            f": module {module_name!r} is already loaded from {module_file}; give the module "
+            "a name unique to this Func, or serve the folders from separate runners"
+        )
+    function: Callable[..., Any] | None = getattr(module, function_name, None)
+    if not callable(function):
+        raise problem(f": module {module_name!r} has no function {function_name!r}")
+    return function
+
+
+class PythonHost:
+    """A Func folder's functions, called in this process."""
+
+    def __init__(self, operations: dict[str, Callable[..., Any]], executor: Executor) -> None:
+        self._operations = operations
+        self._executor = executor
+
+    @classmethod
+    def load(cls, folder: Path, routes: Iterable[Route], executor: Executor) -> PythonHost:
+        return cls(load_operations(folder, routes), executor)
+
+    @property
+    def operation_ids(self) -> Collection[str]:
+        return self._operations.keys()
+
+    async def call(self, operation_id: str, call: HostCall) -> ResponseEnvelope:
+        function = self._operations[operation_id]
+        request = call.call.request
+        try:
+            arguments = build_arguments(function, call)
+        except InvalidRequestBody as err:
+            return problem_response(request.request_id, 400, "Bad Request", str(err))
+        try:
+            if inspect.iscoroutinefunction(function):
+                result = await function(**arguments)
+            else:
+                context = contextvars.copy_context()
+                result = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, functools.partial(context.run, function, **arguments)
+                )
+            return to_response(result, request)
+        except HTTPError as err:
+            return http_error_response(err, request)
+        except Exception as err:  # a Func's failure must never take the worker down
+            raise FuncRaised(
+                f"{operation_id} raised {type(err).__name__}", traceback.format_exc()
+            ) from err

@@ -1,0 +1,72 @@
+"""The Tron's cached view of the Registry, and routing on it.
+
+The view (engine/routing.py's RegistryView) is refreshed when it is older
+than ``max_age`` and on every miss, so a route registered before a request
+began always answers. A refresh asks the Registry for its generation and
+reads the whole snapshot (every Func's spec) only when that moved.
+Concurrent refreshes coalesce: a caller waiting on the lock reuses any
+refresh that started after it asked, so a flood of unknown paths costs one
+query in flight at a time, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import (
+    ROUTE_ACTIVITY,
+    RegistrySnapshot,
+    RequestEnvelope,
+    RouteDecision,
+)
+from funcatron_wf.engine.registry_client import read_registry, read_registry_generation
+from funcatron_wf.engine.routing import RegistryView, decide
+
+
+class RouteCache:
+    def __init__(
+        self, client: Client, *, blobs: BlobStore | None = None, max_age: float = 1.0
+    ) -> None:
+        self._client = client
+        self._blobs = blobs
+        self._max_age = max_age
+        self._view = RegistryView(RegistrySnapshot(generation=-1))
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        asked_at = time.monotonic()
+        async with self._lock:
+            if self._loaded_at >= asked_at:
+                return  # a refresh that started after we asked has finished: share it
+            started_at = time.monotonic()
+            try:
+                # The snapshot carries every Func's spec: read it only when it changed.
+                if await read_registry_generation(self._client) != self._view.generation:
+                    view = RegistryView(await read_registry(self._client))
+                    view.carry_validators_from(self._view)
+                    self._view = view
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return  # nothing registered yet
+            self._loaded_at = started_at
+
+    async def decide(self, request: RequestEnvelope) -> RouteDecision:
+        """engine.routing.decide on a view fresh enough for this request."""
+        if time.monotonic() - self._loaded_at > self._max_age:
+            await self._refresh()
+        if self._view.match(request).func is None:
+            await self._refresh()  # registered a moment ago?
+        return decide(request, self._view, blobs=self._blobs)
+
+    @activity.defn(name=ROUTE_ACTIVITY)
+    async def route(self, request: RequestEnvelope) -> RouteDecision:
+        """RequestWorkflow's routing step, as a local activity."""
+        return await self.decide(request)
