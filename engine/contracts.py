@@ -46,6 +46,7 @@ ROUTE_ACTIVITY = "funcatron.route"
 # Error types of the ApplicationErrors a Runner raises to the workflow.
 FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operations
 OPERATION_NOT_FOUND = "OperationNotFound"  # the Runner has no such operation: never retried
+HOST_LOST = "HostLost"  # the language host failed, not the Func: retried, as a lost Runner is
 
 # A Runner heartbeats well inside this; one that stops for this long is taken
 # for lost, and its call is retried on another Runner.

@@ -2,7 +2,7 @@
 started by ``start_request`` (engine/starting.py):
 
 RoutedRequestWorkflow, for requests the Tron's front door routed and
-validated before starting them (workers/tron_front.py): the decision is part
+validated before starting them (workers/front_door.py): the decision is part
 of its input, so it only runs the operation. That is the HTTP front's usual
 path.
 

@@ -8,9 +8,9 @@
   that is running (conflict policy FAIL) or that ran before (reuse policy
   REJECT_DUPLICATE, for as long as the namespace retains the first run), and
   ``start_request`` then hands back the first run instead: a second start
-  of the same id gets the first run's result, never a second run. That is
-  what a redelivered message, a retried HTTP request with the same
-  ``Idempotency-Key``, or a front door whose answer was lost, relies on;
+  of the same id gets the first run's result, never a second run. A front
+  door whose answer was lost relies on it today; redelivered queue messages
+  and HTTP idempotency keys, which map to a request id, will;
 - the task queue (the Trons'), and which workflow: ``RoutedRequest`` when a
   decision was made before the start (the Tron's front door), otherwise
   ``RequestWorkflow``, which routes itself;
@@ -58,6 +58,9 @@ def waits_for_reply(request: RequestEnvelope, decision: RouteDecision | None) ->
     a 400) gets that answer at once either way. Without a decision none of
     that is known yet: the request's own workflow applies the rule once it
     has routed (it continues-as-new, engine/request_workflow.py).
+
+    RequestWorkflow runs this rule in workflow code: a change to it must be
+    guarded with ``workflow.patched`` so running requests still replay.
     """
     if decision is None:
         return request.reply

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import string
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,15 @@ from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.starting import HTTP_API_ID_CONFLICT_POLICY, HTTP_API_ID_REUSE_POLICY
 
 LUA_DIR = Path(__file__).resolve().parent / "http-lua"
+# nginx's internal location that proxies Lua's subrequests to the Tron's front door
+FRONT_DOOR_LOCATION = "/_front_door"
 NGINX = "/usr/sbin/nginx"
 REQUIRED_FILES = {
     NGINX: "nginx",
     "/usr/lib/nginx/modules/ngx_http_lua_module.so": "libnginx-mod-http-lua",
-    "/usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so": "lua-cjson",
+    f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/lua/5.1/cjson.so": (
+        "lua-cjson"
+    ),
 }
 
 
@@ -53,7 +58,8 @@ def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
         "namespace": settings.namespace,
         "max_body_size": settings.max_body_size,
         "blob_dir": str(blob_dir),
-        "tron_front": settings.tron_http is not None,
+        "front_door": settings.tron_http is not None,
+        "front_door_location": FRONT_DOOR_LOCATION,
         # starting a request itself (no front door answered): as start_request does
         "task_queue": TRON_TASK_QUEUE,
         "workflow_type": REQUEST_WORKFLOW_TYPE,
@@ -87,6 +93,7 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         inline_body_max=settings.inline_body_max,
         blob_dir=settings.blob_dir,
         blob_incoming=INCOMING,
+        front_door_location=FRONT_DOOR_LOCATION,
         status_url_prefix=STATUS_URL_PREFIX,
         request_id_pattern=REQUEST_ID_PATTERN,
         # nginx wants a server in every upstream, even one Lua never uses

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from funcatron_wf import HTTPError
 from funcatron_wf.engine.contracts import (
     Body,
     FuncCall,
@@ -21,24 +22,43 @@ from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.runner import BodyStore, call_func
 
 EXECUTOR = ThreadPoolExecutor(2)
-NO_SPEC = OperationValidator(
-    {"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}
+# GET / documents only a 200 with a JSON object
+SPEC = OperationValidator(
+    {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    }
+                }
+            }
+        },
+    }
 )
 
 
 async def call_python(function: Callable[..., Any], call: FuncCall) -> ResponseEnvelope:
     host = PythonHost({call.func.operation: function}, EXECUTOR)
-    return await call_func(host, call, validator=NO_SPEC, bodies=BodyStore())
+    return await call_func(host, call, validator=SPEC, bodies=BodyStore())
 
 
-def make_call(body: Body | None = None, dev_mode: bool = False, **parameters) -> FuncCall:
+def make_call(
+    body: Body | None = None, dev_mode: bool = False, checked: bool = False, **parameters
+) -> FuncCall:
     return FuncCall(
         request=RequestEnvelope(
             request_id="a" * 32, source="test", host="h", method="GET", path="/", body=body
         ),
         func=FuncRef(name="f", sha="b" * 64, operation="m.op"),
+        operation_path="/",
         parameters=parameters,
-        settings=FuncSettings(dev_mode=dev_mode),
+        settings=FuncSettings(dev_mode=dev_mode, validate_responses=checked),
     )
 
 
@@ -137,3 +157,16 @@ async def test_malformed_json_body_is_400() -> None:
     response = await call_python(lambda body: body, make_call(Body(encoding="json", data="{")))
     assert response.status == 400
     assert "does not parse" in json.loads(response.body.data)["detail"]
+
+
+async def test_with_reply_checks_a_reply_off_the_spec_is_500_but_an_http_error_is_kept() -> None:
+    off_spec = await call_python(lambda: ["not", "an", "object"], make_call(checked=True))
+    assert off_spec.status == 500
+    assert "does not match its OpenAPI responses" in json.loads(off_spec.body.data)["detail"]
+
+    def missing():
+        raise HTTPError(404, "no such thing")
+
+    raised = await call_python(missing, make_call(checked=True))
+    assert (raised.status, json.loads(raised.body.data)["detail"]) == (404, "no such thing")
+    assert raised.func.operation == "m.op"

@@ -113,7 +113,7 @@ async def test_the_request_is_a_workflow_under_its_x_request_id(
 def test_the_tron_front_door_is_not_reachable_from_the_public_listener(
     http: httpx.Client,
 ) -> None:
-    response = http.post("/_tron/requests", json={})
+    response = http.post("/_front_door/requests", json={})
     assert response.status_code == 404
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from funcatron_wf.engine import contracts, starting
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.settings import Settings
-from funcatron_wf.sources.http_front import LUA_DIR, lua_config, nginx_front
+from funcatron_wf.sources.http_front import FRONT_DOOR_LOCATION, LUA_DIR, lua_config, nginx_front
 
 SHARED_LITERALS = [
     contracts.TRON_TASK_QUEUE,
@@ -23,6 +23,7 @@ SHARED_LITERALS = [
     f'"{contracts.BLOB_SUFFIX}"',  # as a Lua string: ".body" alone is also a field access
     starting.HTTP_API_ID_REUSE_POLICY,
     starting.HTTP_API_ID_CONFLICT_POLICY,
+    FRONT_DOOR_LOCATION,
 ]
 
 

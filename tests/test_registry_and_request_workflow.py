@@ -33,9 +33,9 @@ from funcatron_wf.engine.registry_client import (
 from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
 from funcatron_wf.engine.starting import start_request
 from funcatron_wf.workers import route_cache
+from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.tron import tron_worker
-from funcatron_wf.workers.tron_front import serve_front_door
 from tests.conftest import free_port, python_runner, write_func_folder
 
 

@@ -24,13 +24,24 @@ BodyKind = Literal["json", "text", "bytes"]
 
 @dataclass
 class HostCall:
-    """One call, as a host gets it: the Func call, and its body's bytes,
-    already read out of the blob store when it was too large to travel
-    inline. ``call.form_body``, when set, is the form already parsed."""
+    """One call, as a host gets it: the Func call (its operation is
+    ``call.func.operation``), and its body's bytes, already read out of the
+    blob store when it was too large to travel inline. A form arrives parsed
+    in ``call.form_body`` instead."""
 
     call: FuncCall
     body: bytes | None = None
     body_kind: BodyKind = "bytes"
+
+
+@dataclass
+class HostReply:
+    """A host's answer. ``from_func`` False: the host answered for the Func
+    (an HTTP error it raised, a body that does not parse), so the Runner does
+    not check it against the operation's documented responses."""
+
+    response: ResponseEnvelope
+    from_func: bool = True
 
 
 def body_kind(body: Body, content_type: str) -> BodyKind:
@@ -58,6 +69,11 @@ class FuncRaised(Exception):
         self.traceback = traceback
 
 
+class HostLost(Exception):
+    """The host itself failed (its process died, its protocol broke): not the
+    Func's doing. The Runner has Temporal retry the call, as for a lost Runner."""
+
+
 class LanguageHost(Protocol):
     """A Func version's code, loaded and callable."""
 
@@ -66,8 +82,14 @@ class LanguageHost(Protocol):
         """The operations this host can call."""
         ...
 
-    async def call(self, operation_id: str, call: HostCall) -> ResponseEnvelope:
+    async def call(self, call: HostCall) -> HostReply:
         """Call the operation. Answers a response envelope (an inline body; an
-        HTTP error as problem+json; a body that does not parse as 400), or
-        raises FuncRaised when the Func raised anything else."""
+        HTTP error as problem+json; a body that does not parse as 400); raises
+        FuncRaised when the Func raised anything else, HostLost when the host
+        could not call it. Cancellation (a timeout, a shutdown) arrives as
+        asyncio.CancelledError and must reach the Func's process."""
+        ...
+
+    async def close(self) -> None:
+        """Stop taking calls and release what the host holds (its process)."""
         ...

@@ -1,6 +1,6 @@
 """The Python language host: a Func folder's modules imported into the
 Runner's own process, and each operation called with the Python calling
-convention (workers/calling.py).
+convention (workers/python_calling.py).
 
 Sync functions run on a thread pool, with the caller's context variables
 (the request's logging context among them); async functions run on the
@@ -21,16 +21,16 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from funcatron_wf.engine.contracts import ResponseEnvelope, Route, problem_response
+from funcatron_wf.engine.contracts import Route, problem_response
 from funcatron_wf.engine.errors import FuncFolderError
 from funcatron_wf.engine.responses import HTTPError
-from funcatron_wf.workers.calling import (
+from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostReply
+from funcatron_wf.workers.python_calling import (
     InvalidRequestBody,
     build_arguments,
     http_error_response,
     to_response,
 )
-from funcatron_wf.workers.hosts import FuncRaised, HostCall
 
 
 def load_operations(folder: Path, routes: Iterable[Route]) -> dict[str, Callable[..., Any]]:
@@ -94,13 +94,18 @@ class PythonHost:
     def operation_ids(self) -> Collection[str]:
         return self._operations.keys()
 
-    async def call(self, operation_id: str, call: HostCall) -> ResponseEnvelope:
+    async def close(self) -> None:
+        """Nothing to release: the functions live in this process."""
+
+    async def call(self, call: HostCall) -> HostReply:
+        operation_id = call.call.func.operation
         function = self._operations[operation_id]
         request = call.call.request
         try:
             arguments = build_arguments(function, call)
         except InvalidRequestBody as err:
-            return problem_response(request.request_id, 400, "Bad Request", str(err))
+            answer = problem_response(request.request_id, 400, "Bad Request", str(err))
+            return HostReply(answer, from_func=False)
         try:
             if inspect.iscoroutinefunction(function):
                 result = await function(**arguments)
@@ -109,9 +114,9 @@ class PythonHost:
                 result = await asyncio.get_running_loop().run_in_executor(
                     self._executor, functools.partial(context.run, function, **arguments)
                 )
-            return to_response(result, request)
+            return HostReply(to_response(result, request))
         except HTTPError as err:
-            return http_error_response(err, request)
+            return HostReply(http_error_response(err, request), from_func=False)
         except Exception as err:  # a Func's failure must never take the worker down
             raise FuncRaised(
                 f"{operation_id} raised {type(err).__name__}", traceback.format_exc()

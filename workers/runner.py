@@ -33,6 +33,7 @@ from funcatron_wf.engine.contracts import (
     DEFAULT_INLINE_BODY_MAX,
     FUNC_ERROR,
     HEARTBEAT_TIMEOUT_SECONDS,
+    HOST_LOST,
     OPERATION_NOT_FOUND,
     FuncCall,
     RegisteredFunc,
@@ -42,7 +43,7 @@ from funcatron_wf.engine.contracts import (
 from funcatron_wf.engine.registry_client import registered_func
 from funcatron_wf.engine.validation import OperationValidator, response_violations
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
-from funcatron_wf.workers.hosts import FuncRaised, HostCall, LanguageHost, body_kind
+from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
 from funcatron_wf.workers.log_context import request_context
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
@@ -70,7 +71,7 @@ class BodyStore:
 
     def read(self, call: FuncCall) -> HostCall:
         body = call.request.body
-        if body is None:
+        if body is None or call.form_body is not None:  # a form arrives parsed
             return HostCall(call)
         content_type = (call.request.headers or {}).get("content-type", "").lower()
         if body.encoding != "ref":
@@ -144,9 +145,14 @@ async def call_func(
             request.request_id, 500, "Internal Server Error", "the body could not be read"
         )
     try:
-        response = await host.call(call.func.operation, host_call)
-        response = checked_reply(validator, call, response)
+        reply = await host.call(host_call)
+        response = reply.response
+        if reply.from_func:
+            response = checked_reply(validator, call, response)
         bodies.offload(response)
+    except HostLost as err:
+        logger.error("%s could not be called: %s", call.func.operation, err)
+        raise ApplicationError(f"the language host was lost: {err}", type=HOST_LOST) from err
     except Exception as err:  # a Func's failure must never take the worker down
         if isinstance(err, FuncRaised):
             detail, rendered = err.detail, err.traceback

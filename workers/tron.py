@@ -1,7 +1,7 @@
 """The Tron: one worker process that runs the request workflows and the
 Registry, and routes requests on its cached view of the Registry
 (workers/route_cache.py): for RequestWorkflow's routing activity, and, with
-``--front-door``, for its HTTP front door (workers/tron_front.py), which
+``--front-door``, for its HTTP front door (workers/front_door.py), which
 routes requests before they start. Both share one cache.
 """
 
@@ -18,9 +18,9 @@ from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import ensure_registry
 from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
+from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.route_cache import RouteCache
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
-from funcatron_wf.workers.tron_front import serve_front_door
 
 
 def tron_worker(

@@ -7,7 +7,7 @@ For each request this module
      workflow id, so a request is found in the Temporal UI by its
      X-Request-Id;
   2. offers it to the Tron's front door, which routes it and starts it with
-     eager start (workers/tron_front.py); when no front door answers, starts
+     eager start (workers/front_door.py); when no front door answers, starts
      RequestWorkflow (which routes in the workflow) through Temporal's HTTP
      API (plain JSON payloads);
   3. waits for the workflow's close event with a history long-poll, looping
@@ -23,7 +23,7 @@ request runs, then its stored response.
 
 Temporal's HTTP API is reached only through the internal location
 /_temporal/ (a subrequest), never from the public listener; the front door
-through /_tron/.
+through config.front_door_location.
 
 The names and codes this module shares with the engine (task queue, workflow
 type, id policies, the front door's protocol, the status URL, blob refs) are
@@ -296,12 +296,12 @@ function _M.handle()
         body = body,
         reply = not ngx.ctx.prefers_async,
     }
-    if config.tron_front then
+    if config.front_door then
         -- The Tron's front door routes, then starts the request (eager start):
         -- started (wait for its close event), accepted (a request that runs
         -- on); anything else means not started there: the request takes the
         -- path below.
-        local offered = ngx.location.capture("/_tron" .. config.front_door_path, {
+        local offered = ngx.location.capture(config.front_door_location .. config.front_door_path, {
             method = ngx.HTTP_POST,
             body = cjson.encode(envelope),
         })
