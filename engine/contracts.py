@@ -91,6 +91,22 @@ class Body:
     def from_bytes(cls, raw: bytes) -> "Body":
         return cls(encoding="base64", data=base64.b64encode(raw).decode("ascii"))
 
+    @classmethod
+    def for_content(cls, raw: bytes, content_type: str) -> "Body":
+        """A body as a source received it: JSON text for a JSON media type,
+        text for text and forms, base64 otherwise or when it is not UTF-8.
+        (The nginx front applies the same rule in Lua.)"""
+        media_type = content_type.lower()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return cls.from_bytes(raw)
+        if "json" in media_type:
+            return cls(encoding="json", data=text)
+        if media_type.startswith("text/") or "x-www-form-urlencoded" in media_type:
+            return cls.from_text(text)
+        return cls.from_bytes(raw)
+
     def raw(self) -> bytes:
         """The body's bytes as they travel over HTTP (not for a ``ref``)."""
         if self.encoding == "ref":
@@ -117,6 +133,9 @@ class RequestEnvelope:
     body: Body | None = None
     reply: bool = True
     traceparent: str | None = None
+    # The source's own id for the request when the request id was derived from
+    # it (an AMQP message_id such as "order-42").
+    source_id: str | None = None
 
 
 @dataclass
@@ -205,6 +224,7 @@ class Route:
     path_template: str
     operation_id: str
     policy: OperationPolicy = field(default_factory=OperationPolicy)
+    queue: str | None = None  # x-funcatron-queue: a queue source bound to this operation
 
 
 @dataclass

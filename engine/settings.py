@@ -63,6 +63,17 @@ class Settings(BaseSettings):
         "none: the front starts every request itself (dev: one is started)",
     )
 
+    amqp_url: str | None = Field(
+        None, description="the RabbitMQ broker of the queue source; dev: one is started"
+    )
+    amqp_queue: str | None = Field(None, description="the durable queue the queue source consumes")
+    amqp_prefetch: int = Field(
+        32, ge=1, le=65535, description="messages the queue source works on at once"
+    )
+    amqp_operation: str | None = Field(
+        None, description="FUNC:OPERATION_ID the queue is bound to (messages need no route)"
+    )
+
     _check_addresses = field_validator("temporal", "temporal_http", "tron_http")(_check_host_port)
 
     @property

@@ -44,6 +44,7 @@ class _OperationExtensions(BaseModel):
     timeout: float = Field(DEFAULT_OPERATION_TIMEOUT, gt=0, alias="x-funcatron-timeout")
     reply: bool = Field(True, alias="x-funcatron-reply")
     retry: bool | int = Field(False, alias="x-funcatron-retry")
+    queue: str | None = Field(None, min_length=1, alias="x-funcatron-queue")
 
     def policy(self) -> OperationPolicy:
         if isinstance(self.retry, bool):
@@ -53,7 +54,9 @@ class _OperationExtensions(BaseModel):
         return OperationPolicy(timeout=self.timeout, reply=self.reply, retry_attempts=attempts)
 
 
-def operation_policy(operation: dict[str, Any], *, source: str, where: str) -> OperationPolicy:
+def operation_extensions(
+    operation: dict[str, Any], *, source: str, where: str
+) -> _OperationExtensions:
     try:
         extensions = _OperationExtensions.model_validate(operation)
     except ValidationError as err:
@@ -61,7 +64,7 @@ def operation_policy(operation: dict[str, Any], *, source: str, where: str) -> O
         raise SpecError(source, f"{where}: {problems}") from err
     if extensions.retry is not True and extensions.retry is not False and extensions.retry < 1:
         raise SpecError(source, f"{where}: x-funcatron-retry must be true, false or a count >= 1")
-    return extensions.policy()
+    return extensions
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Spec:
                             f"{where} has no operationId; "
                             "give it one naming the function (module.function)",
                         )
+                    extensions = operation_extensions(operation, source=str(self.path), where=where)
                     routes.append(
                         Route(
                             host=host,
@@ -101,7 +105,8 @@ class Spec:
                             method=method.upper(),
                             path_template=template,
                             operation_id=operation_id,
-                            policy=operation_policy(operation, source=str(self.path), where=where),
+                            policy=extensions.policy(),
+                            queue=extensions.queue,
                         )
                     )
         return routes

@@ -230,3 +230,71 @@ def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> 
 
     _run(serve())
     _exit_without_teardown(0)
+
+
+@main.group()
+def source() -> None:
+    """Run an event source: each event becomes a request."""
+
+
+@source.command("queue")
+@click.option("--amqp", "amqp_url", metavar="URL", help="The broker (env FUNCATRON_AMQP_URL).")
+@click.option(
+    "--queue", "amqp_queue", metavar="NAME", help="The durable queue (env FUNCATRON_AMQP_QUEUE)."
+)
+@click.option(
+    "--prefetch",
+    "amqp_prefetch",
+    type=int,
+    help="Messages worked on at once (env FUNCATRON_AMQP_PREFETCH; default 32).",
+)
+@click.option(
+    "--operation",
+    "amqp_operation",
+    metavar="FUNC:OPERATION_ID",
+    help="Bind the queue to one operation: its messages need no x-funcatron-* route headers "
+    "(env FUNCATRON_AMQP_OPERATION; or x-funcatron-queue on the operation).",
+)
+@ready_file_option
+@blob_dir_option
+@temporal_options
+def queue_source(ready_file: Path | None, **flags: Any) -> None:
+    """Consume a RabbitMQ queue: each message becomes a request.
+
+    A message routes by its x-funcatron-host, x-funcatron-method and
+    x-funcatron-path headers, or to the operation the queue is bound to.
+    With reply_to, the response is published there (same correlation_id;
+    status in x-funcatron-status). A message that cannot be routed or
+    validated goes to the exchange funcatron.dead (queue NAME.dead), with
+    x-funcatron-error saying why.
+    """
+    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.sources.queue.bindings import parse_operation
+    from funcatron_wf.sources.queue.source import QueueSourceConfig, serve_queue_source
+
+    configure_logging(logging.INFO)
+    settings = _settings(**flags)
+    if not settings.amqp_url:
+        raise click.UsageError("give the broker: --amqp URL (or FUNCATRON_AMQP_URL)")
+    if not settings.amqp_queue:
+        raise click.UsageError("give the queue: --queue NAME (or FUNCATRON_AMQP_QUEUE)")
+    if settings.amqp_operation:
+        try:
+            parse_operation(settings.amqp_operation)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--operation") from err
+    config = QueueSourceConfig(
+        amqp_url=settings.amqp_url,
+        queue=settings.amqp_queue,
+        prefetch=settings.amqp_prefetch,
+        operation=settings.amqp_operation,
+        blobs=_blob_store(settings),
+        inline_body_max=settings.inline_body_max,
+    )
+
+    async def serve() -> None:
+        client = await connect(settings.temporal_address, settings.namespace)
+        await serve_queue_source(client, config, ready_file=ready_file)
+
+    _run(serve())
+    _exit_without_teardown(0)

@@ -27,7 +27,7 @@ def plan(*flags: str, path: str | None = None) -> list[str]:
 
 def test_a_fresh_machine_of_this_image_keeps_its_tools_and_apt_accepts_the_rest() -> None:
     fresh = plan("--fresh")
-    assert {"nginx", "libnginx-mod-http-lua", "lua-cjson"} <= set(fresh)
+    assert {"nginx", "libnginx-mod-http-lua", "lua-cjson", "rabbitmq-server"} <= set(fresh)
     for tool, package in SHIPPED_TOOLS.items():
         if shutil.which(tool):
             assert package not in fresh, f"{tool} works here; {package} must not replace it"

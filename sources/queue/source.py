@@ -1,0 +1,259 @@
+"""The queue source: a durable RabbitMQ queue, each message a request.
+
+The source contract, as every source keeps it (the HTTP front does the same
+in Lua): build a request envelope (sources/queue/messages.py), start it with
+``start_request``, hand the response back. Here:
+
+- a message is acknowledged only once Temporal has durably accepted its
+  start, and, with ``reply_to``, once its reply was confirmed by the broker
+  (publisher confirms). A source that dies before the ack has the message
+  redelivered; its request id is the same, so the Func does not run again
+  and the reply is the first run's;
+- with ``reply_to``, the response goes to that queue with the message's
+  ``correlation_id``, the response's content type, its status in
+  ``x-funcatron-status`` and the request id in ``x-funcatron-request-id``;
+  without, the Func runs and its result stays in Temporal (the request's
+  workflow, found by its request id);
+- a message that cannot become a request (no route, a body it cannot
+  carry), or that routing answers with a 4xx (no such operation, a request
+  that breaks its schema), is dead-lettered: copied to the exchange
+  ``funcatron.dead`` with routing key = this queue's name and the reason in
+  ``x-funcatron-error``, then acknowledged. The source declares a durable
+  queue ``<queue>.dead`` bound there, so nothing is dropped;
+- Temporal unreachable, or a start that does not answer within
+  START_TIMEOUT: the message is requeued (after a pause), never acked
+  early. RabbitMQ lost: aio-pika's robust connection reconnects, and the
+  broker redelivers what was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from temporalio.client import Client, WorkflowContinuedAsNewError
+from temporalio.service import RPCError
+
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import (
+    DEFAULT_INLINE_BODY_MAX,
+    TRON_TASK_QUEUE,
+    RequestEnvelope,
+    ResponseEnvelope,
+)
+from funcatron_wf.engine.starting import StartedRequest, start_request
+from funcatron_wf.sources.queue.bindings import QueueBindings
+from funcatron_wf.sources.queue.messages import UnusableMessage, message_envelope
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER_EXCHANGE = "funcatron.dead"
+ERROR_HEADER = "x-funcatron-error"
+STATUS_HEADER = "x-funcatron-status"
+REQUEST_ID_HEADER = "x-funcatron-request-id"
+START_TIMEOUT = 30.0  # seconds for Temporal to accept a start (and route a no-reply message)
+REQUEUE_PAUSE = 1.0  # seconds before a message that could not start goes back
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+@dataclass
+class QueueSourceConfig:
+    amqp_url: str
+    queue: str
+    prefetch: int = 32
+    operation: str | None = None  # FUNC:OPERATION_ID the queue is bound to
+    blobs: BlobStore | None = None
+    inline_body_max: int = DEFAULT_INLINE_BODY_MAX
+    task_queue: str | None = None  # the Trons' (tests use their own)
+
+
+class QueueSource:
+    def __init__(self, client: Client, config: QueueSourceConfig) -> None:
+        self._client = client
+        self._config = config
+        self._bindings = QueueBindings(client, config.queue, config.operation)
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set; then stop taking messages and let
+        those in flight finish (unfinished ones are redelivered)."""
+        config = self._config
+        connection = await aio_pika.connect_robust(config.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.set_qos(prefetch_count=config.prefetch)
+            dead = await self._declare(channel)
+            queue = await channel.get_queue(config.queue)
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                # each message on its own task: prefetch bounds how many at once
+                task = asyncio.create_task(self._handle(message, channel, dead))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+            consumer_tag = await queue.consume(on_message)
+            logger.info("consuming %s (prefetch %s)", config.queue, config.prefetch)
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            await queue.cancel(consumer_tag)
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=START_TIMEOUT)
+
+    async def _declare(self, channel: AbstractChannel) -> AbstractExchange:
+        queue = self._config.queue
+        await channel.declare_queue(queue, durable=True)
+        dead = await channel.declare_exchange(
+            DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        dead_queue = await channel.declare_queue(dead_letter_queue(queue), durable=True)
+        await dead_queue.bind(dead, routing_key=queue)
+        return dead
+
+    async def _handle(
+        self, message: AbstractIncomingMessage, channel: AbstractChannel, dead: AbstractExchange
+    ) -> None:
+        config = self._config
+        try:
+            envelope = message_envelope(
+                message,
+                queue=config.queue,
+                binding=await self._bindings.binding(),
+                blobs=config.blobs,
+                inline_body_max=config.inline_body_max,
+            )
+        except UnusableMessage as err:
+            await self._dead_letter(message, dead, str(err))
+            return
+        except RPCError as err:  # the Registry could not be read: try again later
+            await self._requeue(message, f"the Registry could not be read ({err})")
+            return
+        envelope.reply = message.reply_to is not None
+        try:
+            # durably started once this returns
+            started = await asyncio.wait_for(self._start(envelope), START_TIMEOUT)
+            if message.reply_to:
+                answer: ResponseEnvelope | None = await started.response()
+            else:
+                answer = await asyncio.wait_for(routing_answer(started), START_TIMEOUT)
+        except (TimeoutError, RPCError) as err:
+            await self._requeue(message, f"request {envelope.request_id}: {err!r}")
+            return
+        if message.reply_to and answer is not None:
+            await self._reply(channel, message, answer)
+        if answer is not None and refused_by_routing(answer):
+            await self._dead_letter(message, dead, refusal_reason(answer))
+            return
+        await message.ack()
+
+    async def _start(self, envelope: RequestEnvelope) -> StartedRequest:
+        return await start_request(
+            self._client, envelope, task_queue=self._config.task_queue or TRON_TASK_QUEUE
+        )
+
+    async def _reply(
+        self, channel: AbstractChannel, message: AbstractIncomingMessage, answer: ResponseEnvelope
+    ) -> None:
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                body=self._body_bytes(answer),
+                content_type=answer.headers.get("content-type"),
+                correlation_id=message.correlation_id,
+                headers={STATUS_HEADER: answer.status, REQUEST_ID_HEADER: answer.request_id},
+            ),
+            routing_key=message.reply_to or "",
+        )
+
+    def _body_bytes(self, answer: ResponseEnvelope) -> bytes:
+        body = answer.body
+        if body is None:
+            return b""
+        if body.encoding == "ref":
+            if self._config.blobs is None:
+                raise RuntimeError("a reply in the blob store reached a source without one")
+            return self._config.blobs.read(body.data)
+        return body.raw()
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, dead: AbstractExchange, reason: str
+    ) -> None:
+        logger.warning("dead-lettering a message from %s: %s", self._config.queue, reason)
+        await dead.publish(
+            aio_pika.Message(
+                body=message.body,
+                content_type=message.content_type,
+                correlation_id=message.correlation_id,
+                message_id=message.message_id,
+                reply_to=message.reply_to,
+                headers={**(message.headers or {}), ERROR_HEADER: reason},
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self._config.queue,
+        )
+        await message.ack()
+
+    async def _requeue(self, message: AbstractIncomingMessage, why: str) -> None:
+        logger.warning("requeueing a message from %s: %s", self._config.queue, why)
+        await asyncio.sleep(REQUEUE_PAUSE)
+        await message.nack(requeue=True)
+
+
+async def routing_answer(started: StartedRequest) -> ResponseEnvelope | None:
+    """A no-reply request's answer from routing: its first run's result when
+    routing refused it, None once it was routed (it runs on, continued-as-new)."""
+    try:
+        return await started.handle.result(follow_runs=False)
+    except WorkflowContinuedAsNewError:
+        return None
+
+
+def refused_by_routing(answer: ResponseEnvelope) -> bool:
+    """A 4xx given before any Func ran (no route, a request breaking its schema)."""
+    return answer.func is None and 400 <= answer.status < 500
+
+
+def refusal_reason(answer: ResponseEnvelope) -> str:
+    try:
+        document = json.loads(answer.body.data) if answer.body else {}
+    except ValueError:
+        document = {}
+    reason = f"{answer.status} {document.get('title', '')}".strip()
+    if document.get("detail"):
+        reason += f": {document['detail']}"
+    if document.get("invalid_params"):
+        reason += (
+            " ("
+            + "; ".join(
+                f"{p.get('in')} {p.get('name')}: {p.get('reason')}"
+                for p in document["invalid_params"]
+            )
+            + ")"
+        )
+    return reason
+
+
+async def serve_queue_source(
+    client: Client, config: QueueSourceConfig, *, ready_file: Path | None = None
+) -> None:
+    """The source as a long-lived process: until SIGTERM/SIGINT, then drain."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    source = QueueSource(client, config)
+    running = asyncio.create_task(source.run(stop, ready=ready))
+    ready_or_done = asyncio.create_task(ready.wait())
+    await asyncio.wait({running, ready_or_done}, return_when=asyncio.FIRST_COMPLETED)
+    if ready.is_set() and ready_file is not None:
+        ready_file.write_text("ready\n")
+    ready_or_done.cancel()
+    await running

@@ -1,0 +1,279 @@
+"""The queue source against a real RabbitMQ (Debian's rabbitmq-server, started
+here) and the session's Temporal server, with a Tron and a Runner in this
+process: request/reply from a plain pika client and from aio-pika,
+fire-and-forget, a message id sent twice, and the dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import pika
+import pytest
+from temporalio.client import Client
+
+from funcatron_wf.deploy.rabbitmq import LocalBroker, remove_data, start_local_broker
+from funcatron_wf.engine.registry_client import ensure_registry, register_func
+from funcatron_wf.sources.queue.source import QueueSource, QueueSourceConfig, dead_letter_queue
+from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.tron import tron_worker
+from tests.conftest import STACK_NAMESPACE, TemporalServer, python_runner, write_func_folder
+
+HOST = "queue.test"
+SPEC = f"""openapi: 3.0.3
+info: {{title: queue test, version: '1'}}
+servers: [{{url: 'http://{HOST}/'}}]
+paths:
+  /greet:
+    post:
+      operationId: queue_ops.greet
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties: {{name: {{type: string}}}}
+      responses: {{'200': {{description: ok}}}}
+  /record:
+    post:
+      operationId: queue_ops.record
+      x-funcatron-queue: {{record_queue}}
+      responses: {{'200': {{description: ok}}}}
+"""
+CODE = """import pathlib
+CALLS = pathlib.Path({calls!r})
+
+def greet(body, request):
+    with CALLS.open("a") as calls:
+        calls.write(request.request_id + "\\n")
+    return {{"greeting": "Hello, " + body["name"], "request_id": request.request_id}}
+
+def record(body, request):
+    with CALLS.open("a") as calls:
+        calls.write(request.request_id + " " + body + "\\n")
+"""
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    data_dir = tmp_path_factory.mktemp("rabbitmq")
+    started = start_local_broker(data_dir)
+    try:
+        yield started
+    finally:
+        started.stop()
+        remove_data(data_dir)
+
+
+@dataclass
+class QueueStack:
+    client: Client
+    broker: LocalBroker
+    calls: Path
+    record_queue: str
+
+    def calls_seen(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+    @contextlib.asynccontextmanager
+    async def serving(self, queue: str, *, operation: str | None = None) -> AsyncIterator[None]:
+        """A queue source on ``queue`` while the block runs."""
+        stop, ready = asyncio.Event(), asyncio.Event()
+        config = QueueSourceConfig(
+            amqp_url=self.broker.url, queue=queue, prefetch=8, operation=operation
+        )
+        running = asyncio.create_task(QueueSource(self.client, config).run(stop, ready=ready))
+        await asyncio.wait_for(ready.wait(), 30)
+        try:
+            yield
+        finally:
+            stop.set()
+            await running
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    temporal_server: TemporalServer, broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[QueueStack]:
+    folder_parent = tmp_path_factory.mktemp("funcs")
+    calls = folder_parent / "calls"
+    record_queue = f"record-{uuid.uuid4().hex[:8]}"
+    folder = FuncFolder.load(
+        write_func_folder(
+            folder_parent / "queuetest",
+            SPEC.replace("{record_queue}", record_queue),
+            {"queue_ops.py": CODE.format(calls=str(calls))},
+        )
+    )
+    client = await Client.connect(temporal_server.address, namespace=STACK_NAMESPACE)
+    with ThreadPoolExecutor(4) as executor:
+        async with tron_worker(client), python_runner(client, folder, executor):
+            await ensure_registry(client)
+            await register_func(client, folder.registration())
+            yield QueueStack(client, broker, calls, record_queue)
+
+
+def route_headers(path: str = "/greet") -> dict[str, str]:
+    return {"x-funcatron-host": HOST, "x-funcatron-method": "POST", "x-funcatron-path": path}
+
+
+def pika_rpc(url: str, queue: str, body: bytes, *, message_id: str | None = None) -> tuple:
+    """A request/reply round trip with a plain pika client, as a user's code does it."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        reply_queue = channel.queue_declare("", exclusive=True).method.queue
+        correlation_id = uuid.uuid4().hex
+        channel.basic_publish(
+            "",
+            queue,
+            body,
+            pika.BasicProperties(
+                content_type="application/json",
+                reply_to=reply_queue,
+                correlation_id=correlation_id,
+                message_id=message_id,
+                headers=route_headers(),
+                delivery_mode=2,
+            ),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            method, properties, reply = channel.basic_get(reply_queue, auto_ack=True)
+            if method is not None:
+                assert properties.correlation_id == correlation_id
+                return properties, reply
+            connection.sleep(0.05)
+        raise AssertionError("no reply within 60 s")
+    finally:
+        connection.close()
+
+
+async def test_request_reply_from_a_plain_pika_client(stack: QueueStack) -> None:
+    queue = f"greet-{uuid.uuid4().hex[:8]}"
+    async with stack.serving(queue):
+        properties, reply = await asyncio.to_thread(
+            pika_rpc, stack.broker.url, queue, b'{"name": "Ada"}'
+        )
+    assert properties.headers["x-funcatron-status"] == 200
+    assert properties.content_type == "application/json"
+    document = json.loads(reply)
+    assert document["greeting"] == "Hello, Ada"
+    assert properties.headers["x-funcatron-request-id"] == document["request_id"]
+
+
+async def aio_pika_rpc(
+    url: str, queue: str, body: bytes, *, message_id: str | None = None, headers: dict | None = None
+) -> aio_pika.abc.AbstractIncomingMessage:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        replies = await channel.declare_queue("", exclusive=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                body,
+                content_type="application/json",
+                reply_to=replies.name,
+                correlation_id=uuid.uuid4().hex,
+                message_id=message_id,
+                headers=headers if headers is not None else route_headers(),
+            ),
+            routing_key=queue,
+        )
+        async with replies.iterator(timeout=60) as incoming:
+            async for reply in incoming:
+                await reply.ack()
+                return reply
+    raise AssertionError("no reply")
+
+
+async def test_the_same_message_id_runs_once_and_is_answered_each_time(
+    stack: QueueStack,
+) -> None:
+    queue = f"greet-{uuid.uuid4().hex[:8]}"
+    async with stack.serving(queue):
+        first, second = [
+            await aio_pika_rpc(stack.broker.url, queue, b'{"name": "Bob"}', message_id="order-42")
+            for _ in range(2)
+        ]
+    request_id = first.headers["x-funcatron-request-id"]
+    assert second.headers["x-funcatron-request-id"] == request_id
+    assert json.loads(first.body) == json.loads(second.body)
+    assert stack.calls_seen().count(request_id) == 1
+
+
+async def wait_for(condition, timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        await asyncio.sleep(0.05)
+
+
+async def publish(url: str, queue: str, body: bytes, **properties: object) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, **properties),
+            routing_key=queue,  # type: ignore[arg-type]
+        )
+
+
+async def test_fire_and_forget_to_a_queue_bound_by_its_operation(stack: QueueStack) -> None:
+    mark = uuid.uuid4().hex
+    async with stack.serving(stack.record_queue):
+        await publish(
+            stack.broker.url, stack.record_queue, mark.encode(), content_type="text/plain"
+        )
+        await wait_for(lambda: any(line.endswith(mark) for line in stack.calls_seen()))
+
+
+async def dead_letters(
+    url: str, queue: str, count: int
+) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        dead = await channel.declare_queue(dead_letter_queue(queue), durable=True)
+        found = []
+        deadline = time.monotonic() + 60
+        while len(found) < count and time.monotonic() < deadline:
+            message = await dead.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+            else:
+                found.append(message)
+        return found
+
+
+async def test_unroutable_unknown_and_invalid_messages_are_dead_lettered_with_why(
+    stack: QueueStack,
+) -> None:
+    queue = f"greet-{uuid.uuid4().hex[:8]}"
+    async with stack.serving(queue):
+        await publish(stack.broker.url, queue, b"{}", message_id="no-route")  # no headers
+        await publish(
+            stack.broker.url,
+            queue,
+            b"{}",
+            message_id="unknown",
+            content_type="application/json",
+            headers=route_headers("/nowhere"),
+        )
+        invalid = await aio_pika_rpc(stack.broker.url, queue, b'{"name": 7}', message_id="bad")
+        dead = await dead_letters(stack.broker.url, queue, 3)
+    assert invalid.headers["x-funcatron-status"] == 400  # answered, and dead-lettered too
+    reasons = {message.message_id: message.headers["x-funcatron-error"] for message in dead}
+    assert "no route" in reasons["no-route"]
+    assert reasons["unknown"].startswith("404 Not Found")
+    assert reasons["bad"].startswith("400 Bad Request") and "/name" in reasons["bad"]
