@@ -14,7 +14,7 @@ PORT ?= 8080
 .PHONY: demo test lint deps system-deps bench clean
 
 demo: deps
-	$(BIN)/funcatron-wf dev examples/hello examples/petstore --port $(PORT)
+	$(BIN)/funcatron-wf dev examples/hello examples/petstore --port $(PORT) --queue demo
 
 test: deps lint
 	$(BIN)/pytest

@@ -1,6 +1,8 @@
 """`funcatron-wf dev`: the whole platform for one or more Func folders on this
 machine: the embedded Temporal server (unless --temporal), a Tron worker, a
-Runner worker and the nginx front, each a child process stopped by pid.
+Runner worker and the nginx front, and with --queue a queue source per queue
+(and a throw-away RabbitMQ unless FUNCATRON_AMQP_URL names one), each a child
+process stopped by pid.
 
 Everything that can be checked before starting anything is checked first
 (specs, operationIds, ports), so a mistake costs one clear line, not a
@@ -25,6 +27,7 @@ from funcatron_wf.deploy.processes import (
     require_free_port,
     wait_until,
 )
+from funcatron_wf.deploy.rabbitmq import check_rabbitmq_installed, local_broker, wait_for_broker
 from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.contracts import FuncSettings
@@ -61,8 +64,9 @@ def check_ports(settings: Settings) -> None:
 
 
 def _worker_command(role: str, settings: Settings, ready_file: Path, *extra: str) -> list[str]:
+    """``role``: the command, e.g. "tron" or "source queue"."""
     return [
-        sys.executable, "-m", "funcatron_wf", role,
+        sys.executable, "-m", "funcatron_wf", *role.split(),
         "--temporal", settings.temporal_address,
         "--namespace", settings.namespace,
         "--blob-dir", str(settings.blob_dir),
@@ -72,9 +76,18 @@ def _worker_command(role: str, settings: Settings, ready_file: Path, *extra: str
 
 
 class DevStack:
-    def __init__(self, settings: Settings, folders: list[FuncFolder], *, say: Say = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        folders: list[FuncFolder],
+        *,
+        queues: list[str] | None = None,
+        say: Say = print,
+    ) -> None:
         self.settings = settings
         self.folders = folders
+        self.queues = queues or []
+        self.amqp_url = settings.amqp_url
         self.say = say
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="funcatron-dev-"))
         # nginx workers drop root; they must reach the temp dirs in here.
@@ -89,10 +102,11 @@ class DevStack:
         self.say(f"started {process.name} (pid {process.pid})")
         return process
 
-    def _start_worker(self, role: str, *extra: str) -> None:
-        ready_file = self.runtime_dir / f"{role}.ready"
+    def _start_worker(self, role: str, *extra: str, name: str | None = None) -> None:
+        name = name or role
+        ready_file = self.runtime_dir / f"{name}.ready"
         process = self._start(
-            ManagedProcess(role, _worker_command(role, self.settings, ready_file, *extra))
+            ManagedProcess(name, _worker_command(role, self.settings, ready_file, *extra))
         )
         wait_until(ready_file.exists, process=process, what="ready", timeout=60)
 
@@ -134,11 +148,27 @@ class DevStack:
         wait_until(
             lambda: port_accepts(settings.listen, settings.port), process=front, what="listening"
         )
+        if self.queues:
+            self._start_queue_sources()
+
+    def _start_queue_sources(self) -> None:
+        if self.amqp_url is None:  # a throw-away broker, stopped with the rest
+            broker = local_broker(self.runtime_dir / "rabbitmq")
+            self._start(broker.epmd)
+            self._start(broker.server)
+            wait_for_broker(broker)
+            self.amqp_url = broker.url
+        for queue in self.queues:
+            self._start_worker(
+                "source queue", "--amqp", self.amqp_url, "--queue", queue, name=f"source-{queue}"
+            )
 
     def describe(self) -> str:
         lines = [f"HTTP front:  http://{self.settings.listen}:{self.settings.port}"]
         if self.settings.temporal_ui_url:
             lines.append(f"Temporal UI: {self.settings.temporal_ui_url}")
+        if self.queues:
+            lines.append(f"AMQP:        {self.amqp_url} (queues {', '.join(self.queues)})")
         for folder in self.folders:
             lines.append(f"Func {folder.name} ({folder.sha[:12]}) from {folder.path}:")
             lines += [
@@ -170,12 +200,20 @@ class DevStack:
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
-async def run_dev(settings: Settings, folder_paths: list[str | Path], *, say: Say = print) -> None:
+async def run_dev(
+    settings: Settings,
+    folder_paths: list[str | Path],
+    *,
+    queues: list[str] | None = None,
+    say: Say = print,
+) -> None:
     folders = check_func_folders(folder_paths, parse_rewrites(settings.spec_rewrite))
     check_nginx_installed()
+    if queues and settings.amqp_url is None:
+        check_rabbitmq_installed()
     settings.temporal_http_address  # noqa: B018 - raises ConfigError early if it cannot be known
     check_ports(settings)
-    stack = DevStack(settings, folders, say=say)
+    stack = DevStack(settings, folders, queues=queues, say=say)
     try:
         await stack.start()
         say(stack.describe())

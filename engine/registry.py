@@ -71,5 +71,18 @@ class RegistryWorkflow:
             for route in func.routes
             if (key := _routing_key(route)) in claimed
         ]
+        queues = {
+            route.queue: (other.name, route.operation_id)
+            for other in self._funcs.values()
+            if other.name != func.name
+            for route in other.routes
+            if route.queue
+        }
+        conflicts += [
+            f"queue {route.queue!r} is already bound to Func {queues[route.queue][0]!r} "
+            f"({queues[route.queue][1]})"
+            for route in func.routes
+            if route.queue in queues
+        ]
         if conflicts:
             raise ValueError(f"cannot register Func {func.name!r}: " + "; ".join(conflicts))

@@ -82,7 +82,7 @@ class Spec:
 
     def routes(self) -> list[Route]:
         """Every (routing key, method, path template) -> operationId of this spec."""
-        routes = []
+        routes: list[Route] = []
         for host, base_path in self._routing_keys():
             for template, path_item in (self.openapi.get("paths") or {}).items():
                 for method in HTTP_METHODS:
@@ -109,6 +109,17 @@ class Spec:
                             queue=extensions.queue,
                         )
                     )
+        bound: dict[str, str] = {}
+        for route in routes:
+            if (
+                route.queue
+                and bound.setdefault(route.queue, route.operation_id) != route.operation_id
+            ):
+                raise SpecError(
+                    str(self.path),
+                    f"x-funcatron-queue {route.queue!r} is on both {bound[route.queue]} and "
+                    f"{route.operation_id}; a queue feeds one operation",
+                )
         return routes
 
     def _routing_keys(self) -> list[tuple[str, str]]:

@@ -92,8 +92,18 @@ def main() -> None:
     help="Rewrite a spec field before registering (repeatable; env FUNCATRON_SPEC_REWRITE, "
     "one per line). TARGET: host, basePath or a JSON pointer such as /info/title.",
 )
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="NAME",
+    help="Also run a queue source on this RabbitMQ queue (repeatable); the broker is "
+    "FUNCATRON_AMQP_URL, or a throw-away one started here.",
+)
 @temporal_options
-def dev(folders: tuple[Path, ...], rewrites: tuple[str, ...], **flags: Any) -> None:
+def dev(
+    folders: tuple[Path, ...], rewrites: tuple[str, ...], queues: tuple[str, ...], **flags: Any
+) -> None:
     """Serve Func FOLDERS: Temporal, Tron and Runner workers and the nginx front.
 
     Each folder holds an OpenAPI file (openapi.yaml or swagger.yaml) and the
@@ -104,7 +114,7 @@ def dev(folders: tuple[Path, ...], rewrites: tuple[str, ...], **flags: Any) -> N
 
     configure_logging(logging.WARNING)
     settings = _settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
-    _run(run_dev(settings, list(folders), say=lambda line: click.echo(line)))
+    _run(run_dev(settings, list(folders), queues=list(queues), say=lambda line: click.echo(line)))
     _exit_without_teardown(0)
 
 

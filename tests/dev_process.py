@@ -25,6 +25,7 @@ class DevProcess:
         *,
         external_temporal: list[str] | None = None,
         env: dict[str, str] | None = None,
+        extra: list[str] | None = None,
     ) -> None:
         """With ``external_temporal`` (the --temporal flags), no server is embedded."""
         self.port = free_port()
@@ -32,7 +33,7 @@ class DevProcess:
         self.temporal_ui_port = free_port()
         self.temporal_http_port = free_port()
         self.log_path = log_path
-        argv = [FUNCATRON, "dev", *map(str, folders), "--port", str(self.port)]
+        argv = [FUNCATRON, "dev", *map(str, folders), "--port", str(self.port), *(extra or [])]
         argv += external_temporal or [
             "--temporal-port", str(self.temporal_port),
             "--temporal-ui-port", str(self.temporal_ui_port),
@@ -70,7 +71,7 @@ class DevProcess:
     def child_pids(self) -> dict[str, int]:
         return {
             name: int(pid)
-            for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", self.output())
+            for name, pid in re.findall(r"started ([\w.-]+) \(pid (\d+)\)", self.output())
         }
 
     def interrupt(self, timeout: float = 60.0) -> int:

@@ -75,3 +75,21 @@ def test_tron_front_door_that_is_not_host_port() -> None:
     result = CliRunner().invoke(main, ["tron", "--front-door", "8080"])
     assert result.exit_code == 2
     assert "Invalid value for --front-door: '8080' is not HOST:PORT" in result.output
+
+
+def test_queue_source_needs_a_broker_and_a_queue_and_a_well_formed_binding(
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    monkeypatch.delenv("FUNCATRON_AMQP_URL", raising=False)
+    runner = CliRunner()
+    no_broker = runner.invoke(main, ["source", "queue", "--queue", "jobs"])
+    assert no_broker.exit_code == 2
+    assert "give the broker: --amqp URL (or FUNCATRON_AMQP_URL)" in no_broker.output
+    no_queue = runner.invoke(main, ["source", "queue", "--amqp", "amqp://127.0.0.1:1/"])
+    assert "give the queue: --queue NAME" in no_queue.output
+    bad_binding = runner.invoke(
+        main,
+        ["source", "queue", "--amqp", "amqp://127.0.0.1:1/", "--queue", "q", "--operation", "x"],
+    )
+    assert bad_binding.exit_code == 2
+    assert "Invalid value for --operation: 'x' is not FUNC:OPERATION_ID" in bad_binding.output

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 
 import httpx
+import pika
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -17,12 +18,14 @@ from tests.conftest import EXAMPLES, problem_document
 from tests.dev_process import FUNCATRON, DevProcess, pid_alive, running
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
+QUEUE = "greetings"
 
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     log = tmp_path_factory.mktemp("dev") / "dev.log"
-    with running(DevProcess([EXAMPLES / "hello", EXAMPLES / "petstore"], log)) as process:
+    folders = [EXAMPLES / "hello", EXAMPLES / "petstore"]
+    with running(DevProcess(folders, log, extra=["--queue", QUEUE])) as process:
         yield process
 
 
@@ -163,9 +166,41 @@ def test_invoke_refuses_malformed_json_data(dev: DevProcess) -> None:
     assert "Invalid value for --data: not valid JSON" in done.stderr
 
 
+def test_dev_runs_a_queue_source_on_a_broker_of_its_own(dev: DevProcess) -> None:
+    found = re.search(r"AMQP:        (amqp://guest:guest@127\.0\.0\.1:\d+/) ", dev.output())
+    assert found is not None, dev.output()
+    connection = pika.BlockingConnection(pika.URLParameters(found.group(1)))
+    try:
+        channel = connection.channel()
+        replies = channel.queue_declare("", exclusive=True).method.queue
+        channel.basic_publish(
+            "",
+            QUEUE,
+            b"",
+            pika.BasicProperties(
+                reply_to=replies,
+                correlation_id="c-1",
+                headers={
+                    "x-funcatron-host": "hello.local",
+                    "x-funcatron-method": "GET",
+                    "x-funcatron-path": "/v1/greet/Queue",
+                },
+            ),
+        )
+        method, properties, body = next(channel.consume(replies, inactivity_timeout=60))
+        assert method is not None, "no reply within 60 s"
+    finally:
+        connection.close()
+    assert properties.correlation_id == "c-1"
+    assert properties.headers["x-funcatron-status"] == 200
+    assert json.loads(body) == {"greeting": "Hello, Queue"}
+
+
 def test_ctrl_c_stops_everything_it_started(dev: DevProcess) -> None:
     children = dev.child_pids()
-    assert set(children) == {"temporal", "tron", "runner", "nginx"}
+    assert set(children) == {
+        "temporal", "tron", "runner", "nginx", "epmd", "rabbitmq", f"source-{QUEUE}"
+    }  # fmt: skip
     assert all(pid_alive(pid) for pid in children.values())
     assert dev.interrupt() == 0
     still_running = {name: pid for name, pid in children.items() if pid_alive(pid)}

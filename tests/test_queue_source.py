@@ -20,7 +20,12 @@ import pika
 import pytest
 from temporalio.client import Client
 
-from funcatron_wf.deploy.rabbitmq import LocalBroker, remove_data, start_local_broker
+from funcatron_wf.deploy.rabbitmq import (
+    LocalBroker,
+    remove_data,
+    start_local_broker,
+    wait_for_broker,
+)
 from funcatron_wf.engine.registry_client import ensure_registry, register_func
 from funcatron_wf.sources.queue.source import QueueSource, QueueSourceConfig, dead_letter_queue
 from funcatron_wf.workers.func_folder import FuncFolder
@@ -86,11 +91,13 @@ class QueueStack:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
 
     @contextlib.asynccontextmanager
-    async def serving(self, queue: str, *, operation: str | None = None) -> AsyncIterator[None]:
+    async def serving(
+        self, queue: str, *, broker: LocalBroker | None = None, prefetch: int = 8
+    ) -> AsyncIterator[None]:
         """A queue source on ``queue`` while the block runs."""
         stop, ready = asyncio.Event(), asyncio.Event()
         config = QueueSourceConfig(
-            amqp_url=self.broker.url, queue=queue, prefetch=8, operation=operation
+            amqp_url=(broker or self.broker).url, queue=queue, prefetch=prefetch
         )
         running = asyncio.create_task(QueueSource(self.client, config).run(stop, ready=ready))
         await asyncio.wait_for(ready.wait(), 30)
@@ -277,3 +284,57 @@ async def test_unroutable_unknown_and_invalid_messages_are_dead_lettered_with_wh
     assert "no route" in reasons["no-route"]
     assert reasons["unknown"].startswith("404 Not Found")
     assert reasons["bad"].startswith("400 Bad Request") and "/name" in reasons["bad"]
+
+
+async def test_a_broker_restart_in_the_middle_loses_nothing_and_runs_nothing_twice(
+    stack: QueueStack, tmp_path: Path
+) -> None:
+    """1,000 RPC messages; the broker is stopped and started again (same port,
+    same data) once a third are answered. Every message is answered, and no
+    Func runs twice for one request id."""
+    count = 1000
+    data_dir = tmp_path / "restarted"
+    broker = start_local_broker(data_dir)
+    queue, replies_queue = f"burst-{uuid.uuid4().hex[:8]}", f"replies-{uuid.uuid4().hex[:8]}"
+    answered: dict[str, int] = {}
+    try:
+        connection = await aio_pika.connect_robust(broker.url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.declare_queue(queue, durable=True)
+            replies = await channel.declare_queue(replies_queue, durable=True)
+
+            async def on_reply(reply: aio_pika.abc.AbstractIncomingMessage) -> None:
+                assert reply.headers["x-funcatron-status"] == 200
+                answered[reply.correlation_id] = answered.get(reply.correlation_id, 0) + 1
+                await reply.ack()
+
+            await replies.consume(on_reply)
+            for i in range(count):
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        json.dumps({"name": f"n{i}"}).encode(),
+                        content_type="application/json",
+                        message_id=f"burst-{queue}-{i}",
+                        correlation_id=str(i),
+                        reply_to=replies_queue,
+                        headers=route_headers(),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=queue,
+                )
+            async with stack.serving(queue, broker=broker, prefetch=32):
+                await wait_for(lambda: len(answered) >= count // 3, timeout=120)
+                broker.server.stop(timeout=30)  # a clean broker stop, mid-stream
+                broker.server.start()
+                await asyncio.to_thread(wait_for_broker, broker)
+                await wait_for(lambda: len(answered) == count, timeout=180)
+    finally:
+        broker.stop()
+        remove_data(data_dir)
+    assert set(answered) == {str(i) for i in range(count)}
+    runs: dict[str, int] = {}
+    for line in stack.calls_seen():
+        runs[line] = runs.get(line, 0) + 1
+    twice = {request_id: n for request_id, n in runs.items() if n > 1}
+    assert twice == {}

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,21 @@ async def test_conflicting_route_is_refused_and_nothing_changes(
         caught.value
     )
     assert await read_registry(temporal_client) == before
+
+
+async def test_a_queue_bound_by_another_func_is_refused(
+    temporal_client: Client, tron_queue: str
+) -> None:
+    queue = f"q-{uuid.uuid4().hex}"
+    first, second = (
+        unique_func(f"{uuid.uuid4().hex}.local"),
+        unique_func(f"{uuid.uuid4().hex}.local"),
+    )
+    first.routes = [replace(route, queue=queue) for route in first.routes]
+    second.routes = [replace(route, queue=queue) for route in second.routes]
+    await register_func(temporal_client, first)
+    with pytest.raises(RegistrationRefused, match=f"queue '{queue}' is already bound to Func"):
+        await register_func(temporal_client, second)
 
 
 async def test_reregistering_a_name_replaces_its_version(

@@ -75,3 +75,16 @@ def test_missing_spec_file_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no OpenAPI file found") as caught:
         find_spec_file(tmp_path)
     assert str(tmp_path) in str(caught.value)
+
+
+def test_a_queue_feeds_one_operation(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
+        "  /a:\n    post:\n      operationId: m.a\n      x-funcatron-queue: jobs\n"
+        "      responses: {'200': {description: ok}}\n"
+        "  /b:\n    post:\n      operationId: m.b\n      x-funcatron-queue: jobs\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    with pytest.raises(SpecError, match="'jobs' is on both m.a and m.b"):
+        load_spec(path).routes()

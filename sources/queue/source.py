@@ -37,6 +37,7 @@ from pathlib import Path
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from temporalio.client import Client, WorkflowContinuedAsNewError
 from temporalio.service import RPCError
 
@@ -120,6 +121,20 @@ class QueueSource:
         return dead
 
     async def _handle(
+        self, message: AbstractIncomingMessage, channel: AbstractChannel, dead: AbstractExchange
+    ) -> None:
+        try:
+            await self._handle_message(message, channel, dead)
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as err:
+            # Not acknowledged: the broker redelivers it once a connection is
+            # back, and its request id keeps its Func from running again.
+            logger.warning(
+                "lost the broker while handling a message from %s (%r); it comes again",
+                self._config.queue,
+                err,
+            )
+
+    async def _handle_message(
         self, message: AbstractIncomingMessage, channel: AbstractChannel, dead: AbstractExchange
     ) -> None:
         config = self._config
