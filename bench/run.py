@@ -9,8 +9,12 @@ and, on it:
   b. the Temporal floor: a minimal workflow running one activity on another
      task queue, started and awaited through Temporal's HTTP API by a
      minimal nginx + Lua front (bench/floor/);
-  c. the direct baseline: nginx proxying to a plain Python HTTP handler.
-Then drives each with wrk at concurrency 1 and 32, the three interleaved and
+  c. the direct baseline: nginx proxying to a plain Python HTTP handler;
+  q. funcatron-wf through its queue source: AMQP request/reply (RabbitMQ ->
+     the queue source -> Temporal -> Tron -> Runner -> reply), the same Func;
+  d. the broker's own floor: AMQP request/reply to a plain aio-pika consumer.
+Then drives each at concurrency 1 and 32 (wrk for HTTP, bench/amqp_load.py
+for AMQP), interleaved and
 repeated over rounds (the machine is shared and noisy), and prints the
 median p50/p99 latency and requests/s; the ratios a/b and a/c as the median
 of each round's own ratio (a and its baseline ran back to back, so the
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -41,6 +46,8 @@ from funcatron_wf.sources.http_front import NGINX, NginxTemplate
 
 BENCH = Path(__file__).resolve().parent
 CONCURRENCIES = (1, 32)
+ECHO_QUEUE = "bench.echo"  # the platform's queue source consumes it
+DIRECT_QUEUE = "bench.direct"  # a plain aio-pika consumer answers it
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -48,8 +55,24 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 class Target:
     key: str
     label: str
-    url: str
-    host: str
+    url: str  # HTTP: the URL wrk asks; AMQP: the broker
+    host: str = ""  # HTTP: the Host header
+    queue: str = ""  # AMQP: the queue requests go to
+    headers: dict[str, str] | None = None  # AMQP: the message headers
+
+
+def run_sample(target: Target, connections: int, seconds: int) -> Sample:
+    if not target.queue:
+        return run_wrk(target, connections, seconds)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "amqp_load.py"), target.url, target.queue,
+         str(connections), str(seconds), json.dumps(target.headers or {})],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    figures = json.loads(done.stdout)
+    if set(figures["statuses"]) != {"200"}:
+        raise SystemExit(f"{target.label}: replies other than 200: {figures['statuses']}")
+    return Sample(figures["p50_ms"], figures["p99_ms"], figures["rps"])
 
 
 @dataclass
@@ -223,7 +246,7 @@ def start_stack(
     dev = ManagedProcess(
         "funcatron-wf dev",
         [str(Path(sys.executable).parent / "funcatron-wf"), "dev", str(BENCH / "echo"),
-         "--port", str(ports["a"]),
+         "--port", str(ports["a"]), "--queue", ECHO_QUEUE,
          "--temporal", f"127.0.0.1:{ports['grpc']}", "--temporal-http", f"127.0.0.1:{ports['http']}"],
         log_path=dev_log,
     )  # fmt: skip
@@ -234,9 +257,18 @@ def start_stack(
     )
     pids = {
         name: int(pid)
-        for name, pid in re.findall(r"started (\w+) \(pid (\d+)\)", dev_log.read_text())
+        for name, pid in re.findall(r"started ([\w.-]+) \(pid (\d+)\)", dev_log.read_text())
     }
     pids["temporal"] = temporal.pid
+    amqp_url = re.search(r"AMQP: +(\S+)", dev_log.read_text()).group(1)
+    ready = runtime / "amqp-echo.ready"
+    amqp_echo = ManagedProcess(
+        "amqp echo", [sys.executable, str(BENCH / "amqp_echo.py"), amqp_url, DIRECT_QUEUE,
+                      str(ready)],
+        log_path=runtime / "amqp-echo.log",
+    )  # fmt: skip
+    processes.append(amqp_echo.start())
+    wait_until(ready.exists, process=amqp_echo, what="consuming")
 
     targets = {
         "a": Target(
@@ -246,7 +278,20 @@ def start_stack(
         "c": Target(
             "c", "direct (nginx -> Python)", f"http://127.0.0.1:{ports['c']}/echo/hi", "direct"
         ),
+        "q": Target(
+            "q",
+            "funcatron-wf queue RPC",
+            amqp_url,
+            queue=ECHO_QUEUE,
+            headers={
+                "x-funcatron-host": "echo.bench",
+                "x-funcatron-method": "GET",
+                "x-funcatron-path": "/echo/hi",
+            },
+        ),  # fmt: skip
+        "d": Target("d", "direct aio-pika RPC", amqp_url, queue=DIRECT_QUEUE),
     }
+    pids["amqp echo"] = amqp_echo.pid
     pids["floor worker"] = floor.pid
     pids["baselines nginx"] = baselines.pid
     pids["direct handler"] = direct.pid
@@ -270,16 +315,21 @@ def main() -> None:
     try:
         print("starting Temporal, the floor, the direct baseline and funcatron-wf ...", flush=True)
         targets, pids = start_stack(runtime, processes)
-        platform = {name: pids[name] for name in ("tron", "runner", "nginx", "temporal")}
+        source = f"source-{ECHO_QUEUE}"
+        platform = {
+            name: pids[name] for name in ("tron", "runner", "nginx", "temporal", source, "rabbitmq")
+        }
         # whose CPU each target's requests spend (the server is shared)
         cpu_pids = {
             "a": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "b": {n: pids[n] for n in ("temporal", "floor worker", "baselines nginx")},
+            "q": {n: pids[n] for n in ("temporal", "tron", "runner", source, "rabbitmq")},
+            "d": {n: pids[n] for n in ("amqp echo", "rabbitmq")},
         }
-        cpu_per_request: dict[str, dict[str, list[float]]] = {"a": {}, "b": {}}
+        cpu_per_request: dict[str, dict[str, list[float]]] = {key: {} for key in cpu_pids}
         at_rest = {name: rss_mb(pid) for name, pid in platform.items()}
         for target in targets.values():
-            run_wrk(target, 4, 2)  # warm up: caches, JIT, connection pools
+            run_sample(target, 4, 2)  # warm up: caches, JIT, connection pools
         samples: dict[tuple[str, int], list[Sample]] = {}
         sampler = RssSampler(platform)
         sampler.start()
@@ -288,7 +338,7 @@ def main() -> None:
                 for target in targets.values():
                     watched = cpu_pids.get(target.key, {})
                     before = {n: cpu_seconds(p) for n, p in watched.items()}
-                    sample = run_wrk(target, connections, options.seconds)
+                    sample = run_sample(target, connections, options.seconds)
                     if connections == 1 and watched:
                         handled = sample.rps * options.seconds
                         for n, p in watched.items():
@@ -335,20 +385,23 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
             )
         )
 
-    def paired(base: str, connections: int, field: str) -> float:
-        """The median over rounds of a's figure over base's in the same round:
+    def paired(key: str, base: str, connections: int, field: str) -> float:
+        """The median over rounds of key's figure over base's in the same round:
         the two ran one after the other, so the machine's drift cancels out."""
-        pairs = zip(samples[("a", connections)], samples[(base, connections)], strict=True)
+        pairs = zip(samples[(key, connections)], samples[(base, connections)], strict=True)
         return statistics.median(getattr(x, field) / getattr(y, field) for x, y in pairs)
 
     print("\nratios: median over rounds of the ratio within each round")
-    for base in ("b", "c"):
+    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d")):
         print(
-            f"a/{base}: p50 c=1 {times(paired(base, 1, 'p50_ms'))}   "
-            f"p50 c=32 {times(paired(base, 32, 'p50_ms'))}   "
-            f"throughput c=32 {times(paired(base, 32, 'rps'))}"
+            f"{key}/{base}: p50 c=1 {times(paired(key, base, 1, 'p50_ms'))}   "
+            f"p50 c=32 {times(paired(key, base, 32, 'p50_ms'))}   "
+            f"throughput c=32 {times(paired(key, base, 32, 'rps'))}"
         )
-    print("\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms")
+    print(
+        "\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms;"
+        "\n         q/a p50 c=1 <= 1.2x; q/a throughput c=32 >= 1.0x"
+    )
     print("\nRSS (MB)        at rest   under load")
     for name in at_rest:
         print(f"  {name:12}{at_rest[name]:10.1f}{under_load[name]:12.1f}")

@@ -88,6 +88,7 @@ class DevStack:
         self.folders = folders
         self.queues = queues or []
         self.amqp_url = settings.amqp_url
+        self.front_door = ""  # HOST:PORT, once the Tron serves it
         self.say = say
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="funcatron-dev-"))
         # nginx workers drop root; they must reach the temp dirs in here.
@@ -135,7 +136,7 @@ class DevStack:
         else:
             client = await connect(settings.temporal_address, settings.namespace)
         # The Tron's front door: the HTTP front offers it each request first.
-        front_door = settings.tron_http or f"127.0.0.1:{any_free_port()}"
+        self.front_door = front_door = settings.tron_http or f"127.0.0.1:{any_free_port()}"
         self._start_worker("tron", "--front-door", front_door)
         for folder in self.folders:
             await register_func(
@@ -160,7 +161,9 @@ class DevStack:
             self.amqp_url = broker.url
         for queue in self.queues:
             self._start_worker(
-                "source queue", "--amqp", self.amqp_url, "--queue", queue, name=f"source-{queue}"
+                "source queue",
+                *("--amqp", self.amqp_url, "--queue", queue, "--front-door", self.front_door),
+                name=f"source-{queue}",
             )
 
     def describe(self) -> str:

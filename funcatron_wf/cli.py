@@ -265,6 +265,13 @@ def source() -> None:
     help="Bind the queue to one operation: its messages need no x-funcatron-* route headers "
     "(env FUNCATRON_AMQP_OPERATION; or x-funcatron-queue on the operation).",
 )
+@click.option(
+    "--front-door",
+    "tron_http",
+    metavar="HOST:PORT",
+    help="A Tron's front door to offer each request to first, as the nginx front does "
+    "(env FUNCATRON_TRON_HTTP): it routes and starts it with eager start.",
+)
 @ready_file_option
 @blob_dir_option
 @temporal_options
@@ -300,6 +307,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
         operation=settings.amqp_operation,
         blobs=_blob_store(settings),
         inline_body_max=settings.inline_body_max,
+        front_door=settings.tron_http,
     )
 
     async def serve() -> None:

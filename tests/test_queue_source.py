@@ -28,9 +28,17 @@ from funcatron_wf.deploy.rabbitmq import (
 )
 from funcatron_wf.engine.registry_client import ensure_registry, register_func
 from funcatron_wf.sources.queue.source import QueueSource, QueueSourceConfig, dead_letter_queue
+from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.route_cache import RouteCache
 from funcatron_wf.workers.tron import tron_worker
-from tests.conftest import STACK_NAMESPACE, TemporalServer, python_runner, write_func_folder
+from tests.conftest import (
+    STACK_NAMESPACE,
+    TemporalServer,
+    free_port,
+    python_runner,
+    write_func_folder,
+)
 
 HOST = "queue.test"
 SPEC = f"""openapi: 3.0.3
@@ -86,18 +94,28 @@ class QueueStack:
     broker: LocalBroker
     calls: Path
     record_queue: str
+    front_door: str
 
     def calls_seen(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
 
     @contextlib.asynccontextmanager
     async def serving(
-        self, queue: str, *, broker: LocalBroker | None = None, prefetch: int = 8
+        self,
+        queue: str,
+        *,
+        broker: LocalBroker | None = None,
+        prefetch: int = 8,
+        front_door: bool = False,
     ) -> AsyncIterator[None]:
-        """A queue source on ``queue`` while the block runs."""
+        """A queue source on ``queue`` while the block runs; with ``front_door``
+        it offers each request to the Tron's front door first."""
         stop, ready = asyncio.Event(), asyncio.Event()
         config = QueueSourceConfig(
-            amqp_url=(broker or self.broker).url, queue=queue, prefetch=prefetch
+            amqp_url=(broker or self.broker).url,
+            queue=queue,
+            prefetch=prefetch,
+            front_door=self.front_door if front_door else None,
         )
         running = asyncio.create_task(QueueSource(self.client, config).run(stop, ready=ready))
         await asyncio.wait_for(ready.wait(), 30)
@@ -123,11 +141,16 @@ async def stack(
         )
     )
     client = await Client.connect(temporal_server.address, namespace=STACK_NAMESPACE)
+    cache, port = RouteCache(client), free_port()
     with ThreadPoolExecutor(4) as executor:
-        async with tron_worker(client), python_runner(client, folder, executor):
+        async with (
+            tron_worker(client, cache=cache),
+            serve_front_door(client, cache, "127.0.0.1", port),
+            python_runner(client, folder, executor),
+        ):
             await ensure_registry(client)
             await register_func(client, folder.registration())
-            yield QueueStack(client, broker, calls, record_queue)
+            yield QueueStack(client, broker, calls, record_queue, f"127.0.0.1:{port}")
 
 
 def route_headers(path: str = "/greet") -> dict[str, str]:
@@ -338,3 +361,26 @@ async def test_a_broker_restart_in_the_middle_loses_nothing_and_runs_nothing_twi
         runs[line] = runs.get(line, 0) + 1
     twice = {request_id: n for request_id, n in runs.items() if n > 1}
     assert twice == {}
+
+
+async def test_through_the_tron_front_door_as_the_http_front_does(stack: QueueStack) -> None:
+    queue = f"greet-{uuid.uuid4().hex[:8]}"
+    mark = uuid.uuid4().hex
+    async with (
+        stack.serving(queue, front_door=True),
+        stack.serving(stack.record_queue, front_door=True),
+    ):
+        reply = await aio_pika_rpc(stack.broker.url, queue, b'{"name": "Door"}')
+        invalid = await aio_pika_rpc(stack.broker.url, queue, b"{}", message_id="door-bad")
+        dead = await dead_letters(stack.broker.url, queue, 1)
+        # no reply_to: accepted by the front door, then runs on
+        await publish(
+            stack.broker.url, stack.record_queue, mark.encode(), content_type="text/plain"
+        )
+        await wait_for(lambda: any(line.endswith(mark) for line in stack.calls_seen()))
+    assert json.loads(reply.body)["greeting"] == "Hello, Door"
+    request_id = reply.headers["x-funcatron-request-id"]
+    described = await stack.client.get_workflow_handle(request_id).describe()
+    assert described.workflow_type == "RoutedRequest"  # routed before it started
+    assert invalid.headers["x-funcatron-status"] == 400
+    assert [message.message_id for message in dead] == ["door-bad"]

@@ -49,6 +49,7 @@ from funcatron_wf.engine.contracts import (
     ResponseEnvelope,
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
+from funcatron_wf.sources.front_door_client import FrontDoorClient, Offer
 from funcatron_wf.sources.queue.bindings import QueueBindings
 from funcatron_wf.sources.queue.messages import UnusableMessage, message_envelope
 
@@ -75,6 +76,7 @@ class QueueSourceConfig:
     blobs: BlobStore | None = None
     inline_body_max: int = DEFAULT_INLINE_BODY_MAX
     task_queue: str | None = None  # the Trons' (tests use their own)
+    front_door: str | None = None  # HOST:PORT of a Tron's front door, offered each request first
 
 
 class QueueSource:
@@ -82,6 +84,7 @@ class QueueSource:
         self._client = client
         self._config = config
         self._bindings = QueueBindings(client, config.queue, config.operation)
+        self._front_door = FrontDoorClient(config.front_door) if config.front_door else None
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
@@ -109,6 +112,8 @@ class QueueSource:
             await queue.cancel(consumer_tag)
             if self._in_flight:
                 await asyncio.wait(self._in_flight, timeout=START_TIMEOUT)
+            if self._front_door is not None:
+                await self._front_door.close()
 
     async def _declare(self, channel: AbstractChannel) -> AbstractExchange:
         queue = self._config.queue
@@ -155,9 +160,11 @@ class QueueSource:
         envelope.reply = message.reply_to is not None
         try:
             # durably started once this returns
-            started = await asyncio.wait_for(self._start(envelope), START_TIMEOUT)
+            started, routed = await asyncio.wait_for(self._start(envelope), START_TIMEOUT)
             if message.reply_to:
                 answer: ResponseEnvelope | None = await started.response()
+            elif routed:
+                answer = None
             else:
                 answer = await asyncio.wait_for(routing_answer(started), START_TIMEOUT)
         except (TimeoutError, RPCError) as err:
@@ -170,10 +177,21 @@ class QueueSource:
             return
         await message.ack()
 
-    async def _start(self, envelope: RequestEnvelope) -> StartedRequest:
-        return await start_request(
+    async def _start(self, envelope: RequestEnvelope) -> tuple[StartedRequest, bool]:
+        """Started, by the front door when one answers, else here; and whether
+        it is known to be routed (a no-reply request the front door accepted)."""
+        if self._front_door is not None:
+            offer = await self._front_door.offer(envelope)
+            if offer is not Offer.NOT_STARTED:
+                handle = self._client.get_workflow_handle(
+                    envelope.request_id, result_type=ResponseEnvelope
+                )
+                waits = offer is Offer.STARTED
+                return StartedRequest(handle, first_start=True, waits_for_reply=waits), not waits
+        started = await start_request(
             self._client, envelope, task_queue=self._config.task_queue or TRON_TASK_QUEUE
         )
+        return started, False
 
     async def _reply(
         self, channel: AbstractChannel, message: AbstractIncomingMessage, answer: ResponseEnvelope

@@ -1,0 +1,53 @@
+"""Offering a request to the Tron's front door, from a source written in
+Python (the nginx front does the same in Lua). The front door routes the
+request and starts it with eager start, which a source cannot do itself
+(eager start needs the Tron worker in the starting process): about a third
+of a request's latency on the queue path (docs/performance.md)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from enum import Enum
+
+import aiohttp
+
+from funcatron_wf.engine.contracts import (
+    FRONT_DOOR_ACCEPTED,
+    FRONT_DOOR_PATH,
+    FRONT_DOOR_STARTED,
+    RequestEnvelope,
+)
+
+logger = logging.getLogger(__name__)
+OFFER_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=1)
+
+
+class Offer(Enum):
+    STARTED = "started"  # wait for its result
+    ACCEPTED = "accepted"  # routed and started; it runs on, nobody waits
+    NOT_STARTED = "not started"  # start it yourself (start_request)
+
+
+class FrontDoorClient:
+    def __init__(self, address: str) -> None:
+        self._url = f"http://{address}{FRONT_DOOR_PATH}"
+        self._session: aiohttp.ClientSession | None = None
+
+    async def offer(self, request: RequestEnvelope) -> Offer:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=OFFER_TIMEOUT)
+        try:
+            async with self._session.post(self._url, json=asdict(request)) as answer:
+                await answer.read()
+                if answer.status == FRONT_DOOR_STARTED:
+                    return Offer.STARTED
+                if answer.status == FRONT_DOOR_ACCEPTED:
+                    return Offer.ACCEPTED
+        except (aiohttp.ClientError, TimeoutError) as err:
+            logger.info("front door %s did not answer (%r); starting it here", self._url, err)
+        return Offer.NOT_STARTED
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
