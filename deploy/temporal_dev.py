@@ -61,10 +61,12 @@ def dev_server(
     namespace: str = "default",
     headless: bool = False,
     dynamic_config: dict[str, str] | None = None,
+    db_file: Path | None = None,
 ) -> ManagedProcess:
     """The dev server; ``headless`` drops the Web UI (it costs server CPU on every
     request); ``dynamic_config`` adds to DEV_SERVER_DYNAMIC_CONFIG or overrides it
-    (values are JSON text)."""
+    (values are JSON text); ``db_file`` keeps its state across restarts (default:
+    in memory)."""
     argv = [
         temporal_binary(),
         "server",
@@ -80,6 +82,8 @@ def dev_server(
         argv += ["--dynamic-config-value", f"{key}={value}"]
     if headless:
         argv.append("--headless")
+    if db_file is not None:
+        argv += ["--db-filename", str(db_file)]
     return ManagedProcess(
         "temporal",
         argv,

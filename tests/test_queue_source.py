@@ -26,7 +26,9 @@ from funcatron_wf.deploy.rabbitmq import (
     start_local_broker,
     wait_for_broker,
 )
+from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.registry_client import ensure_registry, register_func
+from funcatron_wf.engine.temporal_client import connect_when_ready
 from funcatron_wf.sources.queue.source import QueueSource, QueueSourceConfig, dead_letter_queue
 from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.func_folder import FuncFolder
@@ -95,6 +97,7 @@ class QueueStack:
     calls: Path
     record_queue: str
     front_door: str
+    folder: FuncFolder
 
     def calls_seen(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
@@ -107,6 +110,7 @@ class QueueStack:
         broker: LocalBroker | None = None,
         prefetch: int = 8,
         front_door: bool = False,
+        client: Client | None = None,
     ) -> AsyncIterator[None]:
         """A queue source on ``queue`` while the block runs; with ``front_door``
         it offers each request to the Tron's front door first."""
@@ -117,7 +121,8 @@ class QueueStack:
             prefetch=prefetch,
             front_door=self.front_door if front_door else None,
         )
-        running = asyncio.create_task(QueueSource(self.client, config).run(stop, ready=ready))
+        source = QueueSource(client or self.client, config)
+        running = asyncio.create_task(source.run(stop, ready=ready))
         await asyncio.wait_for(ready.wait(), 30)
         try:
             yield
@@ -150,7 +155,7 @@ async def stack(
         ):
             await ensure_registry(client)
             await register_func(client, folder.registration())
-            yield QueueStack(client, broker, calls, record_queue, f"127.0.0.1:{port}")
+            yield QueueStack(client, broker, calls, record_queue, f"127.0.0.1:{port}", folder)
 
 
 def route_headers(path: str = "/greet") -> dict[str, str]:
@@ -384,3 +389,42 @@ async def test_through_the_tron_front_door_as_the_http_front_does(stack: QueueSt
     assert described.workflow_type == "RoutedRequest"  # routed before it started
     assert invalid.headers["x-funcatron-status"] == 400
     assert [message.message_id for message in dead] == ["door-bad"]
+
+
+async def test_temporal_down_holds_the_message_until_it_is_back(
+    stack: QueueStack, tmp_path: Path
+) -> None:
+    """A Temporal server of its own, on a database file, stopped while a
+    request/reply message waits and started again: the message is not
+    acknowledged while it is down, then answered, its Func run once."""
+    ports = [free_port() for _ in range(3)]
+    server = dev_server(
+        port=ports[0], ui_port=ports[1], http_port=ports[2], runtime_dir=tmp_path,
+        namespace=STACK_NAMESPACE, headless=True, db_file=tmp_path / "temporal.db",
+    )  # fmt: skip
+    server.start()
+    try:
+        address = f"127.0.0.1:{ports[0]}"
+        alive = lambda: server.exit_code() is None  # noqa: E731
+        client = await connect_when_ready(address, STACK_NAMESPACE, still_starting=alive)
+        queue = f"outage-{uuid.uuid4().hex[:8]}"
+        with ThreadPoolExecutor(2) as executor:
+            async with tron_worker(client), python_runner(client, stack.folder, executor):
+                await ensure_registry(client)
+                await register_func(client, stack.folder.registration())
+                async with stack.serving(queue, client=client):
+                    before = await aio_pika_rpc(stack.broker.url, queue, b'{"name": "up"}')
+                    assert before.headers["x-funcatron-status"] == 200
+                    server.stop()
+                    waiting = asyncio.create_task(
+                        aio_pika_rpc(stack.broker.url, queue, b'{"name": "down"}')
+                    )
+                    await asyncio.sleep(3)
+                    assert not waiting.done()  # no answer while Temporal is down
+                    server.start()
+                    reply = await asyncio.wait_for(waiting, 120)
+    finally:
+        server.stop()
+    assert reply.headers["x-funcatron-status"] == 200
+    assert json.loads(reply.body)["greeting"] == "Hello, down"
+    assert stack.calls_seen().count(reply.headers["x-funcatron-request-id"]) == 1
