@@ -19,7 +19,8 @@ demo: deps
 test: deps lint
 	$(BIN)/pytest
 
-# The benchmark against the Temporal floor (bench/run.py); about 3 minutes.
+# The benchmark (bench/run.py): HTTP against the Temporal floor, the queue
+# path against HTTP and the broker's own floor; about 5 minutes.
 bench: deps
 	@command -v wrk >/dev/null || (echo "installing wrk with apt-get"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk)

@@ -25,8 +25,10 @@ class ManagedProcess:
         log_path: Path | None = None,
         stop_signal: int = signal.SIGTERM,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
+        self.cwd = cwd
         self.argv = argv
         self.log_path = log_path
         self.stop_signal = stop_signal
@@ -50,6 +52,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT if log else None,
                 start_new_session=True,
                 env=self.env,
+                cwd=self.cwd,
             )
         except OSError as err:
             raise ServiceStartError(f"cannot start {self.name} ({self.argv[0]}): {err}") from err
