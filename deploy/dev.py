@@ -17,6 +17,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,9 @@ from funcatron_wf.sources.http_front import check_nginx_installed, nginx_front
 from funcatron_wf.workers.func_folder import FuncFolder
 
 Say = Callable[[str], None]
+# A worker restarted this many times within the window is left dead, and dev stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 def check_func_folders(
@@ -97,6 +101,9 @@ class DevStack:
         self.settings = settings = settings.model_copy(update={"blob_dir": blob_dir})
         BlobStore(blob_dir).prepare()
         self.processes: list[ManagedProcess] = []
+        # workers dev brings back when they die: name -> their ready file
+        self.restartable: dict[str, Path] = {}
+        self.restarts: dict[str, list[float]] = {}
 
     def _start(self, process: ManagedProcess) -> ManagedProcess:
         self.processes.append(process.start())
@@ -110,6 +117,31 @@ class DevStack:
             ManagedProcess(name, _worker_command(role, self.settings, ready_file, *extra))
         )
         wait_until(ready_file.exists, process=process, what="ready", timeout=60)
+        self.restartable[name] = ready_file
+
+    async def _restart(self, index: int, code: int) -> None:
+        """Bring back a worker that died (a Func that crashed it, the OOM
+        killer): its calls in flight are retried by Temporal once its
+        heartbeats stop, on the new one. A worker that keeps dying stops dev."""
+        dead = self.processes[index]
+        why = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(dead.name, []) if now - t < RESTART_WINDOW]
+        if len(recent) >= MAX_RESTARTS:
+            raise ServiceStartError(
+                f"{dead.name} (pid {dead.pid}) {why}, the {len(recent) + 1}th time in "
+                f"{RESTART_WINDOW:.0f} s; not restarting it again"
+            )
+        self.restarts[dead.name] = [*recent, now]
+        self.say(f"{dead.name} (pid {dead.pid}) {why}; restarting it")
+        ready_file = self.restartable[dead.name]
+        ready_file.unlink(missing_ok=True)
+        process = ManagedProcess(dead.name, dead.argv).start()
+        self.processes[index] = process
+        self.say(f"started {process.name} (pid {process.pid})")
+        await asyncio.to_thread(
+            wait_until, ready_file.exists, process=process, what="ready", timeout=60
+        )
 
     async def start(self) -> None:
         settings = self.settings
@@ -181,15 +213,20 @@ class DevStack:
         return "\n".join(lines)
 
     async def wait(self) -> None:
-        """Until Ctrl-C / SIGTERM, or until a child dies (then say which)."""
+        """Until Ctrl-C / SIGTERM. A worker (Tron, Runner, queue source) that
+        dies is restarted; any other child that dies stops dev, saying which."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         while not stop.is_set():
-            for process in self.processes:
+            for index, process in enumerate(self.processes):
                 code = process.exit_code()
-                if code is not None:
+                if code is None:
+                    continue
+                if process.name in self.restartable:
+                    await self._restart(index, code)
+                else:
                     raise ServiceStartError(
                         f"{process.name} (pid {process.pid}) exited with {code}"
                     )

@@ -26,6 +26,7 @@ Func host.
 """
 
 import base64
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -53,6 +54,20 @@ HOST_LOST = "HostLost"  # the language host failed, not the Func: retried, as a 
 HEARTBEAT_TIMEOUT_SECONDS = 5.0
 
 REQUEST_ID_PATTERN = r"[0-9a-f]{32}"
+
+
+# An HTTP request with this header gets its request id from the key and the
+# route, so a retry with the same key is the same request (run once).
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+
+
+def idempotent_request_id(key: str, host: str, method: str, path: str) -> str:
+    """The request id of an HTTP request carrying ``Idempotency-Key: key``
+    (the nginx front computes the same in Lua): SHA-1 over the header's name,
+    the key, the lower-cased Host header, the method and the path, one a
+    line; its first 32 hex digits."""
+    parts = [IDEMPOTENCY_KEY_HEADER, key, host.lower(), method, path]
+    return hashlib.sha1("\n".join(parts).encode(), usedforsecurity=False).hexdigest()[:32]
 
 
 def func_task_queue(name: str, sha: str) -> str:

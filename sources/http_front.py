@@ -23,6 +23,7 @@ from funcatron_wf.engine.contracts import (
     FRONT_DOOR_ACCEPTED,
     FRONT_DOOR_PATH,
     FRONT_DOOR_STARTED,
+    IDEMPOTENCY_KEY_HEADER,
     REQUEST_BODIES,
     REQUEST_ID_PATTERN,
     REQUEST_WORKFLOW_TYPE,
@@ -70,6 +71,7 @@ def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
         "front_door_started": FRONT_DOOR_STARTED,
         "front_door_accepted": FRONT_DOOR_ACCEPTED,
         "status_url_prefix": STATUS_URL_PREFIX,
+        "idempotency_key_header": IDEMPOTENCY_KEY_HEADER,
         # blob refs
         "request_bodies": REQUEST_BODIES,
         "response_bodies": RESPONSE_BODIES,

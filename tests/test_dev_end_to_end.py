@@ -5,8 +5,11 @@ order; the last one presses Ctrl-C."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -194,6 +197,21 @@ def test_dev_runs_a_queue_source_on_a_broker_of_its_own(dev: DevProcess) -> None
     assert properties.correlation_id == "c-1"
     assert properties.headers["x-funcatron-status"] == 200
     assert json.loads(body) == {"greeting": "Hello, Queue"}
+
+
+def test_dev_restarts_a_runner_or_tron_that_dies_and_keeps_serving(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    for name in ("runner", "tron"):
+        pid = dev.child_pids()[name]
+        os.kill(pid, signal.SIGKILL)  # as a crashing Func or the OOM killer would
+        deadline = time.monotonic() + 60
+        while dev.child_pids()[name] == pid:
+            assert time.monotonic() < deadline, dev.output()
+            time.sleep(0.1)
+        assert f"{name} (pid {pid}) was killed by SIGKILL; restarting it" in dev.output()
+        response = http.get("/v1/greet/Again", headers={"host": "hello.local"})
+        assert (response.status_code, response.json()) == (200, {"greeting": "Hello, Again"})
 
 
 def test_ctrl_c_stops_everything_it_started(dev: DevProcess) -> None:

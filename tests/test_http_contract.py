@@ -13,12 +13,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 
 import httpx
 import pytest
 
+from funcatron_wf.engine.contracts import idempotent_request_id
 from tests.conftest import EXAMPLES, REPO, problem_document
 from tests.dev_process import DevProcess, running
 
@@ -323,6 +325,36 @@ def test_func_errors_are_not_retried_unless_the_operation_says_so(http: httpx.Cl
     key = uuid.uuid4().hex
     assert http.post(f"/c/not-retried/{key}?failures=1").status_code == 500
     assert attempts(key) == 1
+
+
+# --- idempotency keys ----------------------------------------------------
+
+
+def test_an_idempotency_key_makes_retries_one_request(http: httpx.Client) -> None:
+    """The same key three times in a row, and three times at once: one run
+    each, every answer the first run's, under the id derived from key and route."""
+    for concurrently in (False, True):
+        key = f"k-{uuid.uuid4().hex}"
+        path = f"/c/not-retried/{key}"
+
+        def send(key: str = key, path: str = path) -> httpx.Response:
+            return http.post(f"{path}?failures=0", headers={"idempotency-key": key})
+
+        if concurrently:
+            with ThreadPoolExecutor(3) as pool:
+                answers = list(pool.map(lambda _: send(), range(3)))
+        else:
+            answers = [send() for _ in range(3)]
+        assert [(a.status_code, a.json()) for a in answers] == [(200, {"attempts": 1})] * 3
+        expected = idempotent_request_id(key, "contract.local", "POST", path)
+        assert {a.headers["x-request-id"] for a in answers} == {expected}
+        assert attempts(key) == 1
+
+
+def test_a_malformed_idempotency_key_is_refused(http: httpx.Client) -> None:
+    response = http.post("/c/not-retried/x?failures=0", headers={"idempotency-key": "k" * 256})
+    assert response.status_code == 400
+    assert "Idempotency-Key" in problem_document(response)["detail"]
 
 
 # --- large bodies --------------------------------------------------------

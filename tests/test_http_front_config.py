@@ -24,6 +24,7 @@ SHARED_LITERALS = [
     starting.HTTP_API_ID_REUSE_POLICY,
     starting.HTTP_API_ID_CONFLICT_POLICY,
     FRONT_DOOR_LOCATION,
+    f'"{contracts.IDEMPOTENCY_KEY_HEADER}"',
 ]
 
 

@@ -275,10 +275,40 @@ local function prefers_async(headers)
     return type(prefer) == "string" and string.find(string.lower(prefer), "respond-async", 1, true) ~= nil
 end
 
+-- A request with an Idempotency-Key gets its request id from the key and
+-- the route (engine/contracts.py idempotent_request_id: the first 32 hex
+-- digits of SHA-1 over the parts, one a line), so a retry is the same
+-- request: start_request never runs it twice, and the retry is answered
+-- with the first run's result.
+local function to_hex(bytes)
+    return (string.gsub(bytes, ".", function(c) return string.format("%02x", string.byte(c)) end))
+end
+
+local function idempotent_request_id(key, host, method, path)
+    local parts = { config.idempotency_key_header, key, string.lower(host), method, path }
+    return string.sub(to_hex(ngx.sha1_bin(table.concat(parts, "\n"))), 1, 32)
+end
+
+-- The draft's key is a string; a key that is not 1-255 printable ASCII
+-- characters is refused rather than hashed.
+local function valid_idempotency_key(key)
+    return type(key) == "string" and #key >= 1 and #key <= 255
+        and ngx.re.find(key, "^[\\x20-\\x7e]+$", "jo") ~= nil
+end
+
 function _M.handle()
     local request_id = ngx.var.request_id
     local headers = header_map()
     ngx.ctx.prefers_async = prefers_async(headers)
+    local key = headers[config.idempotency_key_header]
+    if key ~= nil then
+        if not valid_idempotency_key(key) then
+            return problem(400, "Bad Request",
+                "the Idempotency-Key header must be 1 to 255 printable ASCII characters", request_id)
+        end
+        request_id = idempotent_request_id(key, ngx.var.http_host or ngx.var.host,
+            ngx.req.get_method(), string.match(ngx.var.request_uri, "^[^?]*"))
+    end
     local body, body_error = read_request_body(request_id)
     if body == nil then
         ngx.log(ngx.ERR, "request ", request_id, ": cannot move the body to the blob store: ", body_error)
