@@ -325,7 +325,10 @@ class FuncCall:
 
 # POST a request envelope (JSON) here. The front door routes and starts it.
 FRONT_DOOR_PATH = "/requests"
-FRONT_DOOR_STARTED = 201  # started (or started before): wait for its close event
+# started (or started before): wait for its close event; the JSON reply's
+# "wait" is how long to keep looking for it if the workflow engine is lost
+# (the operation's whole budget, in seconds)
+FRONT_DOOR_STARTED = 201
 FRONT_DOOR_ACCEPTED = 202  # started, and answered 202 at once: it runs on
 FRONT_DOOR_NOT_STARTED = 503  # anything but the two above: start it yourself
 

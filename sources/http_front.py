@@ -20,6 +20,7 @@ from funcatron_wf.deploy.processes import ManagedProcess
 from funcatron_wf.engine.blobs import INCOMING
 from funcatron_wf.engine.contracts import (
     BLOB_SUFFIX,
+    DEFAULT_OPERATION_TIMEOUT,
     FRONT_DOOR_ACCEPTED,
     FRONT_DOOR_PATH,
     FRONT_DOOR_STARTED,
@@ -71,6 +72,9 @@ def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
         "front_door_started": FRONT_DOOR_STARTED,
         "front_door_accepted": FRONT_DOOR_ACCEPTED,
         "status_url_prefix": STATUS_URL_PREFIX,
+        # how long a started request waits out an engine it lost sight of,
+        # when the front door did not say (its operation's timeout)
+        "lost_wait": DEFAULT_OPERATION_TIMEOUT,
         "idempotency_key_header": IDEMPOTENCY_KEY_HEADER,
         # blob refs
         "request_bodies": REQUEST_BODIES,

@@ -20,6 +20,7 @@ workflow. So a request is never lost to a Tron that is down, and odd input
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -36,11 +37,14 @@ from funcatron_wf.engine.contracts import (
     FRONT_DOOR_STARTED,
     TRON_TASK_QUEUE,
     RequestEnvelope,
+    RouteDecision,
 )
-from funcatron_wf.engine.starting import start_request
+from funcatron_wf.engine.starting import StartedRequest, start_request
 from funcatron_wf.workers.route_cache import RouteCache
 
 logger = logging.getLogger(__name__)
+
+START_TIMEOUT = 5.0  # seconds; the nginx front gives the front door 10
 
 
 def front_door_app(
@@ -52,20 +56,31 @@ def front_door_app(
         except Exception as err:  # not an envelope we can read: let the front's path answer it
             logger.info("front door: unreadable envelope (%s); the front starts it", err)
             return web.json_response({"started": False}, status=FRONT_DOOR_NOT_STARTED)
-        try:
+
+        async def route_and_start() -> tuple[RouteDecision, StartedRequest]:
             decision = await cache.decide(request)
             started = await start_request(
                 client, request, decision, task_queue=task_queue, eager=True
             )
-        except RPCError as err:
+            return decision, started
+
+        try:
+            # Bounded well inside the front's 10 s (routing may wait on the
+            # Registry, the start on the engine): once the front starts the
+            # request itself, no start of ours is still trying to land.
+            decision, started = await asyncio.wait_for(route_and_start(), START_TIMEOUT)
+        except (RPCError, TimeoutError) as err:
             logger.warning("front door: request %s not started (%s)", request.request_id, err)
             return web.json_response({"started": False}, status=FRONT_DOOR_NOT_STARTED)
         if not started.waits_for_reply:
             return web.json_response({"started": True}, status=FRONT_DOOR_ACCEPTED)
         # The front waits for the close event itself, as on its fallback path:
         # waiting here measured no faster, and would hold a long-poll per
-        # request in this process.
-        return web.json_response({"started": True}, status=FRONT_DOOR_STARTED)
+        # request in this process. ``wait``: how long the front keeps looking
+        # for the answer if it loses sight of the workflow engine.
+        policy = decision.policy
+        wait = policy.timeout * max(1, policy.retry_attempts)
+        return web.json_response({"started": True, "wait": wait}, status=FRONT_DOOR_STARTED)
 
     # bodies over the inline limit (256 KiB) arrive as blob refs, so envelopes stay small
     app = web.Application(client_max_size=16 * 1024 * 1024)

@@ -41,6 +41,10 @@ local _M = {}
 local config = {
     -- how many empty long-polls (each up to ~20 s on the server) before 504
     max_polls = 10,
+    -- seconds between asks while the workflow engine is out of reach
+    lost_retry_pause = 0.5,
+    -- seconds to look for a request whose start failed before saying "not started"
+    start_check_wait = 5,
 }
 
 function _M.configure(options)
@@ -153,34 +157,49 @@ local function start_workflow(envelope)
     })
 end
 
--- Returns the close event, or nil and a reason ("timeout", "not found", or
--- the HTTP status of a failed call).
-local function close_event(request_id)
+-- Returns the close event, or nil and a reason: "not found" (no such
+-- request: it never started), "timeout" (no answer after max_polls empty
+-- long-polls), "lost" (the workflow engine stayed out of reach for
+-- lost_wait seconds: the request may have completed), "no page token".
+-- While the engine is out of reach (a restart, say) it keeps asking: a
+-- request that started is never answered 503, which would invite a retry.
+local function close_event(request_id, lost_wait)
     local args = {
         waitNewEvent = "true",
         historyEventFilterType = "HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT",
     }
-    for _ = 1, config.max_polls do
+    local polls, lost_until = 0, nil
+    while true do
         local res = ngx.location.capture(temporal_path(request_id .. "/history"), {
             method = ngx.HTTP_GET, args = args,
         })
         if res.status == 404 then
             return nil, "not found"
         end
-        if res.status ~= 200 then
-            return nil, res.status
+        if res.status == 200 then
+            lost_until = nil
+            local page = cjson.decode(res.body) or {}
+            local events = type(page.history) == "table" and page.history.events
+            if type(events) == "table" and #events > 0 then
+                return events[1]
+            end
+            if type(page.nextPageToken) ~= "string" then
+                return nil, "no page token"
+            end
+            args.nextPageToken = page.nextPageToken
+            polls = polls + 1
+            if polls >= config.max_polls then
+                return nil, "timeout"
+            end
+        else
+            local now = ngx.now()
+            lost_until = lost_until or now + lost_wait
+            if now >= lost_until then
+                return nil, "lost"
+            end
+            ngx.sleep(config.lost_retry_pause)
         end
-        local page = cjson.decode(res.body) or {}
-        local events = type(page.history) == "table" and page.history.events
-        if type(events) == "table" and #events > 0 then
-            return events[1]
-        end
-        if type(page.nextPageToken) ~= "string" then
-            return nil, "no page token"
-        end
-        args.nextPageToken = page.nextPageToken
     end
-    return nil, "timeout"
 end
 
 -- A large reply, written to the blob store by the Runner, streamed from disk.
@@ -258,14 +277,37 @@ local function write_close_event(event, request_id)
     return problem(500, "Internal Server Error", "the request ended with " .. tostring(event.eventType), request_id)
 end
 
--- Wait for a started request's close event and answer from it.
-local function write_close_event_of(request_id)
-    local event, reason = close_event(request_id)
+-- 503 only for a request that did not start: safe to retry.
+local function not_started(request_id, detail)
+    return write_json(503, "application/problem+json", {
+        type = "about:blank", title = "Service Unavailable", status = 503,
+        detail = detail .. "; the request was not started, so it is safe to retry",
+        request_id = request_id,
+    }, request_id, { ["Retry-After"] = "1" })
+end
+
+-- Wait for a request's close event and answer from it. ``lost_wait``: how
+-- long to keep looking while the workflow engine is out of reach (the
+-- operation's timeout, from the front door; the default otherwise).
+local function write_close_event_of(request_id, lost_wait, lost_means_not_started)
+    local event, reason = close_event(request_id, lost_wait or config.lost_wait)
     if event == nil then
-        if reason == "timeout" then
-            return problem(504, "Gateway Timeout", "no answer in time", request_id)
+        if reason == "not found" then
+            return not_started(request_id, "the workflow engine did not take the request")
         end
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+        if reason == "lost" and lost_means_not_started then
+            return not_started(request_id, "the workflow engine cannot be reached")
+        end
+        if reason == "lost" then
+            local status_url = config.status_url_prefix .. request_id
+            return write_json(504, "application/problem+json", {
+                type = "about:blank", title = "Gateway Timeout", status = 504,
+                detail = "the workflow engine was out of reach until this request's time ran out; "
+                    .. "it was started and may have completed: its status URL has the answer",
+                request_id = request_id, status_url = status_url,
+            }, request_id, { Location = status_url })
+        end
+        return problem(504, "Gateway Timeout", "no answer in time", request_id)
     end
     return write_close_event(event, request_id)
 end
@@ -336,7 +378,8 @@ function _M.handle()
             body = cjson.encode(envelope),
         })
         if offered.status == config.front_door_started then
-            return write_close_event_of(request_id)
+            local answer = cjson.decode(offered.body or "") or {}
+            return write_close_event_of(request_id, tonumber(answer.wait))
         elseif offered.status == config.front_door_accepted then
             return write_accepted(request_id)
         end
@@ -348,7 +391,13 @@ function _M.handle()
         return write_close_event_of(request_id)
     end
     if started.status >= 500 then
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+        -- The engine failed or is out of reach, and the start may have landed
+        -- all the same: look for the request for a little while. Found: its
+        -- answer. Not found, or the engine still out of reach: 503, not
+        -- started. (Left open: a start that landed the instant the engine
+        -- went down for longer than that; a client that sends an
+        -- Idempotency-Key retries it as the same request, so it never runs twice.)
+        return write_close_event_of(request_id, config.start_check_wait, true)
     end
     if started.status == 400 and string.find(started.body or "", "invalid UTF-8", 1, true) then
         return problem(400, "Bad Request",
@@ -370,16 +419,23 @@ function _M.status(request_id)
         return problem(404, "Not Found", "no request " .. request_id, request_id)
     end
     if described.status ~= 200 then
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+        return write_json(503, "application/problem+json", {
+            type = "about:blank", title = "Service Unavailable", status = 503,
+            detail = "the workflow engine cannot be reached; ask again", request_id = request_id,
+        }, request_id, { ["Retry-After"] = "1" })
     end
     local info = (cjson.decode(described.body) or {}).workflowExecutionInfo
     if type(info) == "table" and info.status == "WORKFLOW_EXECUTION_STATUS_RUNNING" then
         return write_json(202, "application/json",
             { request_id = request_id, state = "pending" }, request_id, { ["Retry-After"] = "1" })
     end
-    local event = close_event(request_id)
+    -- closed: its close event is there to read (a short wait if the engine hiccups)
+    local event = close_event(request_id, config.lost_retry_pause * 4)
     if event == nil then
-        return problem(503, "Service Unavailable", "the workflow engine cannot be reached", request_id)
+        return write_json(503, "application/problem+json", {
+            type = "about:blank", title = "Service Unavailable", status = 503,
+            detail = "the workflow engine cannot be reached; ask again", request_id = request_id,
+        }, request_id, { ["Retry-After"] = "1" })
     end
     return write_close_event(event, request_id)
 end
