@@ -171,9 +171,12 @@ class DevStack:
         self.front_door = front_door = settings.tron_http or f"127.0.0.1:{any_free_port()}"
         self._start_worker("tron", "--front-door", front_door)
         for folder in self.folders:
-            await register_func(
-                client, folder.registration(FuncSettings(dev_mode=True, validate_responses=True))
+            func_settings = FuncSettings(
+                dev_mode=True,
+                validate_responses=True,
+                heartbeat_timeout=settings.heartbeat_timeout,
             )
+            await register_func(client, folder.registration(func_settings))
         self._start_worker("runner", *(str(folder.path) for folder in self.folders))
         front = self._start(
             nginx_front(settings.model_copy(update={"tron_http": front_door}), self.runtime_dir)

@@ -49,9 +49,10 @@ FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operat
 OPERATION_NOT_FOUND = "OperationNotFound"  # the Runner has no such operation: never retried
 HOST_LOST = "HostLost"  # the language host failed, not the Func: retried, as a lost Runner is
 
-# A Runner heartbeats well inside this; one that stops for this long is taken
-# for lost, and its call is retried on another Runner.
-HEARTBEAT_TIMEOUT_SECONDS = 5.0
+# A Runner heartbeats well inside its Func's heartbeat timeout (this by
+# default; FUNCATRON_HEARTBEAT_TIMEOUT); one that stops for that long is
+# taken for lost, and its call is retried on another Runner.
+DEFAULT_HEARTBEAT_TIMEOUT = 5.0
 
 REQUEST_ID_PATTERN = r"[0-9a-f]{32}"
 
@@ -148,6 +149,9 @@ class RequestEnvelope:
     body: Body | None = None
     reply: bool = True
     traceparent: str | None = None
+    # Which attempt at running the Func this is: 2 or more when a lost Runner's
+    # call (or a retryable operation) runs again. Funcs run at least once.
+    attempt: int = 1
     # The source's own id for the request when the request id was derived from
     # it (an AMQP message_id such as "order-42").
     source_id: str | None = None
@@ -248,6 +252,8 @@ class FuncSettings:
 
     dev_mode: bool = False  # tracebacks in 500 replies
     validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
+    # seconds without a heartbeat before a Runner is taken for lost (its call retried)
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
 
 
 @dataclass

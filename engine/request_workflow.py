@@ -39,7 +39,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.contracts import (
         FUNC_ERROR,
-        HEARTBEAT_TIMEOUT_SECONDS,
         OPERATION_NOT_FOUND,
         REQUEST_WORKFLOW_TYPE,
         ROUTE_ACTIVITY,
@@ -59,7 +58,6 @@ ROUTE_TIMEOUT = timedelta(seconds=10)
 # Routing retries cover a Registry query that failed in passing; a request
 # that still cannot be routed gets a 500, not a workflow stuck retrying.
 ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
-HEARTBEAT_TIMEOUT = timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS)
 
 
 # The memo key under which a no-reply request's continued run finds its
@@ -119,7 +117,7 @@ async def run_operation(
             start_to_close_timeout=timeout,
             # The whole budget, retries on a lost Runner included: then 504.
             schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=target.settings.heartbeat_timeout),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(milliseconds=100),
                 maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent

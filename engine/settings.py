@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from funcatron_wf.engine.contracts import DEFAULT_INLINE_BODY_MAX
+from funcatron_wf.engine.contracts import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_INLINE_BODY_MAX
 from funcatron_wf.engine.errors import ConfigError
 
 ENV_PREFIX = "FUNCATRON_"
@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         "", description="sed-style spec rewrites, one per line (engine/spec_rewriting.py)"
     )
     nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
+    heartbeat_timeout: float = Field(
+        DEFAULT_HEARTBEAT_TIMEOUT,
+        ge=0.5,
+        description="seconds without a heartbeat before a Runner is taken for lost "
+        "and its call runs again on another (registered with each Func)",
+    )
     tron_http: str | None = Field(
         None,
         description="the Tron's front door (HOST:PORT), offered each request first; "

@@ -5,6 +5,7 @@ Temporal (no HTTP needed for this)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from funcatron_wf.deploy.processes import ManagedProcess, wait_until
+from funcatron_wf.engine.contracts import FuncSettings
 from funcatron_wf.engine.invoking import build_request
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.starting import start_request
@@ -48,14 +50,19 @@ def start_worker(
     return process
 
 
+HEARTBEAT_TIMEOUT = 1.0  # the Func's setting; the platform's default is 5 s
+
+
 async def test_a_lost_runners_task_is_retried_on_another_runner(
     temporal_server: TemporalServer, tmp_path: Path
 ) -> None:
+    """...as attempt 2, once the Func's heartbeat timeout (a setting) passes."""
     processes: list[ManagedProcess] = []
     try:
         processes.append(start_worker("tron", temporal_server, tmp_path))
         client = await Client.connect(temporal_server.address, namespace=STACK_NAMESPACE)
-        await register_func(client, FuncFolder.load(CONTRACT).registration())
+        settings = FuncSettings(heartbeat_timeout=HEARTBEAT_TIMEOUT)
+        await register_func(client, FuncFolder.load(CONTRACT).registration(settings))
         runners = [
             start_worker("runner", temporal_server, tmp_path, str(CONTRACT)) for _ in range(2)
         ]
@@ -69,12 +76,17 @@ async def test_a_lost_runners_task_is_retried_on_another_runner(
             time.sleep(0.05)
         first_pid = int(started[0].name.rsplit("-", 1)[1])
         os.kill(first_pid, signal.SIGKILL)  # the Runner dies mid-call
+        killed_at = time.monotonic()
 
         response = await request_started.response()
+        answered_after = time.monotonic() - killed_at
         assert response.status == 200
         survivor = next(runner.pid for runner in runners if runner.pid != first_pid)
         assert response.body is not None
-        assert response.body.data == f'{{"pid": {survivor}}}'
+        assert json.loads(response.body.data) == {"pid": survivor, "attempt": 2}
+        # the retry came after about one heartbeat timeout, then the call's 2 s
+        # (the 5 s default would take 7 s or more)
+        assert answered_after < HEARTBEAT_TIMEOUT + 2 + 2.5, answered_after
     finally:
         for process in reversed(processes):
             process.stop()

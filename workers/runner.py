@@ -32,7 +32,6 @@ from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.contracts import (
     DEFAULT_INLINE_BODY_MAX,
     FUNC_ERROR,
-    HEARTBEAT_TIMEOUT_SECONDS,
     HOST_LOST,
     OPERATION_NOT_FOUND,
     FuncCall,
@@ -51,7 +50,7 @@ from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_CALLS = 64
-HEARTBEAT_EVERY = HEARTBEAT_TIMEOUT_SECONDS / 5
+HEARTBEATS_PER_TIMEOUT = 5  # a heartbeat every fifth of the Func's heartbeat timeout
 
 
 @dataclass
@@ -92,12 +91,12 @@ class BodyStore:
         response.body = self.blobs.write_response(response.request_id, body.raw())
 
 
-async def _heartbeat_forever() -> None:
-    # Sleep first: a call shorter than HEARTBEAT_EVERY sends no heartbeat RPC
-    # at all; a Runner that dies before its first one is still caught by the
+async def _heartbeat_forever(every: float) -> None:
+    # Sleep first: a call shorter than ``every`` sends no heartbeat RPC at
+    # all; a Runner that dies before its first one is still caught by the
     # heartbeat timeout, which runs from the task's start.
     while True:
-        await asyncio.sleep(HEARTBEAT_EVERY)
+        await asyncio.sleep(every)
         activity.heartbeat()
 
 
@@ -183,10 +182,12 @@ def operation_activity(served: ServedFunc, bodies: BodyStore) -> Callable[..., A
                 non_retryable=True,
             )
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
+        call.request.attempt = activity.info().attempt
         with request_context(call.request.request_id, call.func):
             # Heartbeats tell Temporal this Runner is alive; if it dies, the
             # task is retried on another one after the heartbeat timeout.
-            heartbeat = asyncio.create_task(_heartbeat_forever())
+            every = call.settings.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
+            heartbeat = asyncio.create_task(_heartbeat_forever(every))
             try:
                 return await call_func(host, call, validator=validator, bodies=bodies)
             finally:

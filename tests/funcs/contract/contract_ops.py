@@ -83,7 +83,7 @@ async def pid_then_wait(request, seconds):
     STATE.mkdir(exist_ok=True)
     (STATE / f"pid-{request.request_id}-{os.getpid()}").write_text("")
     await asyncio.sleep(seconds)
-    return {"pid": os.getpid()}
+    return {"pid": os.getpid(), "attempt": request.attempt}
 
 
 def digest(body: bytes):
