@@ -234,7 +234,7 @@ class DevStack:
                         f"{process.name} (pid {process.pid}) exited with {code}"
                     )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait_for(stop.wait(), 0.1)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -25,6 +25,7 @@ into its config from this module (sources/http_front.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -44,9 +45,15 @@ from funcatron_wf.engine.contracts import (
 ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
 ID_CONFLICT_POLICY = WorkflowIDConflictPolicy.FAIL
 
+# A workflow task held by a Tron that dies is given to another after this
+# (Temporal's default is 10 s: measured, a request eagerly started on a Tron
+# killed that instant stalled 10 s). Our workflow tasks take milliseconds.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=2)
+
 # The same policies as Temporal's HTTP API spells them (for the nginx front).
 HTTP_API_ID_REUSE_POLICY = "WORKFLOW_ID_REUSE_POLICY_" + ID_REUSE_POLICY.name
 HTTP_API_ID_CONFLICT_POLICY = "WORKFLOW_ID_CONFLICT_POLICY_" + ID_CONFLICT_POLICY.name
+HTTP_API_WORKFLOW_TASK_TIMEOUT = f"{WORKFLOW_TASK_TIMEOUT.total_seconds():g}s"
 
 
 def waits_for_reply(request: RequestEnvelope, decision: RouteDecision | None) -> bool:
@@ -107,6 +114,7 @@ async def start_request(
             result_type=ResponseEnvelope,
             id_reuse_policy=ID_REUSE_POLICY,
             id_conflict_policy=ID_CONFLICT_POLICY,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             request_eager_start=eager and decision is not None,
         )
         first_start = True

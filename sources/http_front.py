@@ -34,7 +34,11 @@ from funcatron_wf.engine.contracts import (
 )
 from funcatron_wf.engine.errors import ConfigError, ServiceStartError
 from funcatron_wf.engine.settings import Settings
-from funcatron_wf.engine.starting import HTTP_API_ID_CONFLICT_POLICY, HTTP_API_ID_REUSE_POLICY
+from funcatron_wf.engine.starting import (
+    HTTP_API_ID_CONFLICT_POLICY,
+    HTTP_API_ID_REUSE_POLICY,
+    HTTP_API_WORKFLOW_TASK_TIMEOUT,
+)
 
 LUA_DIR = Path(__file__).resolve().parent / "http-lua"
 # nginx's internal location that proxies Lua's subrequests to the Tron's front door
@@ -67,6 +71,7 @@ def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
         "workflow_type": REQUEST_WORKFLOW_TYPE,
         "id_reuse_policy": HTTP_API_ID_REUSE_POLICY,
         "id_conflict_policy": HTTP_API_ID_CONFLICT_POLICY,
+        "workflow_task_timeout": HTTP_API_WORKFLOW_TASK_TIMEOUT,
         # the front door's wire protocol
         "front_door_path": FRONT_DOOR_PATH,
         "front_door_started": FRONT_DOOR_STARTED,

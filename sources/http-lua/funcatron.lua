@@ -150,6 +150,7 @@ local function start_workflow(envelope)
         requestId = envelope.request_id,
         workflowIdReusePolicy = config.id_reuse_policy,
         workflowIdConflictPolicy = config.id_conflict_policy,
+        workflowTaskTimeout = config.workflow_task_timeout,
     }
     return ngx.location.capture(temporal_path(envelope.request_id), {
         method = ngx.HTTP_POST,
