@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     )
     tron_http: str | None = Field(
         None,
-        description="the Tron's front door (HOST:PORT), offered each request first; "
-        "none: the front starts every request itself (dev: one is started)",
+        description="the Trons' front doors (HOST:PORT, several separated by commas), "
+        "offered each request first, the next when one does not answer; none: the front "
+        "starts every request itself (dev: one is started)",
     )
 
     amqp_url: str | None = Field(
@@ -80,7 +81,20 @@ class Settings(BaseSettings):
         None, description="FUNC:OPERATION_ID the queue is bound to (messages need no route)"
     )
 
-    _check_addresses = field_validator("temporal", "temporal_http", "tron_http")(_check_host_port)
+    _check_addresses = field_validator("temporal", "temporal_http")(_check_host_port)
+
+    @field_validator("tron_http")
+    @classmethod
+    def _check_front_doors(cls, value: str | None) -> str | None:
+        if value is not None:
+            for address in value.split(","):
+                split_host_port(address.strip())
+        return value
+
+    @property
+    def front_doors(self) -> list[str]:
+        """The Trons' front doors, in the order to try them."""
+        return [address.strip() for address in (self.tron_http or "").split(",") if address]
 
     @property
     def embedded_temporal(self) -> bool:

@@ -30,22 +30,31 @@ class Offer(Enum):
 
 
 class FrontDoorClient:
-    def __init__(self, address: str) -> None:
-        self._url = f"http://{address}{FRONT_DOOR_PATH}"
+    """``addresses``: HOST:PORT of each Tron's front door, separated by commas;
+    a request goes to the next when one does not answer (safe: a request id
+    starts once)."""
+
+    def __init__(self, addresses: str) -> None:
+        self._urls = [
+            f"http://{address.strip()}{FRONT_DOOR_PATH}" for address in addresses.split(",")
+        ]
         self._session: aiohttp.ClientSession | None = None
 
     async def offer(self, request: RequestEnvelope) -> Offer:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=OFFER_TIMEOUT)
-        try:
-            async with self._session.post(self._url, json=asdict(request)) as answer:
-                await answer.read()
-                if answer.status == FRONT_DOOR_STARTED:
-                    return Offer.STARTED
-                if answer.status == FRONT_DOOR_ACCEPTED:
-                    return Offer.ACCEPTED
-        except (aiohttp.ClientError, TimeoutError) as err:
-            logger.info("front door %s did not answer (%r); starting it here", self._url, err)
+        envelope = asdict(request)
+        for url in self._urls:
+            try:
+                async with self._session.post(url, json=envelope) as answer:
+                    await answer.read()
+                    if answer.status == FRONT_DOOR_STARTED:
+                        return Offer.STARTED
+                    if answer.status == FRONT_DOOR_ACCEPTED:
+                        return Offer.ACCEPTED
+                    return Offer.NOT_STARTED  # it answered: start it here
+            except (aiohttp.ClientError, TimeoutError) as err:
+                logger.info("front door %s did not answer (%r)", url, err)
         return Offer.NOT_STARTED
 
     async def close(self) -> None:

@@ -108,7 +108,9 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         status_url_prefix=STATUS_URL_PREFIX,
         request_id_pattern=REQUEST_ID_PATTERN,
         # nginx wants a server in every upstream, even one Lua never uses
-        tron_http=settings.tron_http or "127.0.0.1:9",
+        front_door_servers="\n".join(
+            f"        server {address};" for address in settings.front_doors or ["127.0.0.1:9"]
+        ),
     )
 
 

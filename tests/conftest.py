@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor
@@ -54,6 +55,21 @@ def problem_document(response: Any) -> dict:
 
 
 free_port = any_free_port
+
+
+def start_worker(
+    role: str, temporal: TemporalServer, tmp_path: Path, *extra: str
+) -> ManagedProcess:
+    """A real `funcatron-wf ROLE` process (tron, runner) on the session's server
+    in STACK_NAMESPACE, once it says it is ready."""
+    ready = tmp_path / f"{role}-{len(list(tmp_path.iterdir()))}.ready"
+    process = ManagedProcess(
+        role,
+        [sys.executable, "-m", "funcatron_wf", role, "--temporal", temporal.address,
+         "--namespace", STACK_NAMESPACE, "--ready-file", str(ready), *extra],
+    ).start()  # fmt: skip
+    wait_until(ready.exists, process=process, what="ready", timeout=60)
+    return process
 
 
 def python_runner(client: Client, folder: FuncFolder, executor: Executor) -> Worker:

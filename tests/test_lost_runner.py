@@ -8,46 +8,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 from temporalio.client import Client
 
-from funcatron_wf.deploy.processes import ManagedProcess, wait_until
+from funcatron_wf.deploy.processes import ManagedProcess
 from funcatron_wf.engine.contracts import FuncSettings
 from funcatron_wf.engine.invoking import build_request
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.starting import start_request
 from funcatron_wf.workers.func_folder import FuncFolder
-from tests.conftest import REPO, STACK_NAMESPACE, TemporalServer
+from tests.conftest import REPO, STACK_NAMESPACE, TemporalServer, start_worker
 
 CONTRACT = REPO / "tests" / "funcs" / "contract"
 STATE = Path("/tmp/funcatron-contract-state")
-
-
-def start_worker(
-    role: str, temporal: TemporalServer, tmp_path: Path, *extra: str
-) -> ManagedProcess:
-    ready = tmp_path / f"{role}-{len(list(tmp_path.iterdir()))}.ready"
-    process = ManagedProcess(
-        role,
-        [
-            sys.executable,
-            "-m",
-            "funcatron_wf",
-            role,
-            "--temporal",
-            temporal.address,
-            "--namespace",
-            STACK_NAMESPACE,
-            "--ready-file",
-            str(ready),
-            *extra,
-        ],  # fmt: skip
-    ).start()
-    wait_until(ready.exists, process=process, what="ready", timeout=60)
-    return process
 
 
 HEARTBEAT_TIMEOUT = 1.0  # the Func's setting; the platform's default is 5 s

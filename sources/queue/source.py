@@ -76,7 +76,9 @@ class QueueSourceConfig:
     blobs: BlobStore | None = None
     inline_body_max: int = DEFAULT_INLINE_BODY_MAX
     task_queue: str | None = None  # the Trons' (tests use their own)
-    front_door: str | None = None  # HOST:PORT of a Tron's front door, offered each request first
+    front_door: str | None = (
+        None  # the Trons' front doors (HOST:PORT,...), offered each request first
+    )
 
 
 class QueueSource:
