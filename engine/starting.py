@@ -9,8 +9,8 @@
   REJECT_DUPLICATE, for as long as the namespace retains the first run), and
   ``start_request`` then hands back the first run instead: a second start
   of the same id gets the first run's result, never a second run. A front
-  door whose answer was lost relies on it today; redelivered queue messages
-  and HTTP idempotency keys, which map to a request id, will;
+  door whose answer was lost, a redelivered queue message and an HTTP retry
+  with the same Idempotency-Key (both map to the same request id) rely on it;
 - the task queue (the Trons'), and which workflow: ``RoutedRequest`` when a
   decision was made before the start (the Tron's front door), otherwise
   ``RequestWorkflow``, which routes itself;

@@ -84,7 +84,16 @@ local function read_request_body(request_id)
     local spooled = ngx.req.get_body_file()
     if spooled then
         local ref = config.request_bodies .. "/" .. request_id .. config.blob_suffix
-        local moved, err = os.rename(spooled, config.blob_dir .. "/" .. ref)
+        local stored = config.blob_dir .. "/" .. ref
+        local first = io.open(stored, "rb")
+        if first then
+            -- a retry of the same request (Idempotency-Key): the first run's
+            -- body stays, whatever this one carries
+            first:close()
+            os.remove(spooled)
+            return { encoding = "ref", data = ref }
+        end
+        local moved, err = os.rename(spooled, stored)
         if not moved then
             return nil, err
         end
@@ -161,7 +170,8 @@ end
 -- Returns the close event, or nil and a reason: "not found" (no such
 -- request: it never started), "timeout" (no answer after max_polls empty
 -- long-polls), "lost" (the workflow engine stayed out of reach for
--- lost_wait seconds: the request may have completed), "no page token".
+-- lost_wait seconds: the request may have completed), "lost after seen"
+-- (the same, after the request was seen to exist), "no page token".
 -- While the engine is out of reach (a restart, say) it keeps asking: a
 -- request that started is never answered 503, which would invite a retry.
 local function close_event(request_id, lost_wait)
@@ -169,7 +179,7 @@ local function close_event(request_id, lost_wait)
         waitNewEvent = "true",
         historyEventFilterType = "HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT",
     }
-    local polls, lost_until = 0, nil
+    local polls, lost_until, seen = 0, nil, false
     while true do
         local res = ngx.location.capture(temporal_path(request_id .. "/history"), {
             method = ngx.HTTP_GET, args = args,
@@ -178,7 +188,7 @@ local function close_event(request_id, lost_wait)
             return nil, "not found"
         end
         if res.status == 200 then
-            lost_until = nil
+            lost_until, seen = nil, true
             local page = cjson.decode(res.body) or {}
             local events = type(page.history) == "table" and page.history.events
             if type(events) == "table" and #events > 0 then
@@ -196,7 +206,8 @@ local function close_event(request_id, lost_wait)
             local now = ngx.now()
             lost_until = lost_until or now + lost_wait
             if now >= lost_until then
-                return nil, "lost"
+                -- "seen": the request exists, whatever happens next
+                return nil, seen and "lost after seen" or "lost"
             end
             ngx.sleep(config.lost_retry_pause)
         end
@@ -299,7 +310,7 @@ local function write_close_event_of(request_id, lost_wait, lost_means_not_starte
         if reason == "lost" and lost_means_not_started then
             return not_started(request_id, "the workflow engine cannot be reached")
         end
-        if reason == "lost" then
+        if reason == "lost" or reason == "lost after seen" then
             local status_url = config.status_url_prefix .. request_id
             return write_json(504, "application/problem+json", {
                 type = "about:blank", title = "Gateway Timeout", status = 504,

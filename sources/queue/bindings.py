@@ -12,7 +12,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from funcatron_wf.engine.contracts import RegistrySnapshot
 from funcatron_wf.engine.registry_client import read_registry, read_registry_generation
-from funcatron_wf.sources.queue.messages import Binding, UnusableMessage
+from funcatron_wf.sources.queue.messages import Binding
+
+
+class BindingNotRegistered(Exception):
+    """The queue's operation is not (yet) in the Registry: its messages wait."""
 
 
 def parse_operation(value: str) -> tuple[str, str]:
@@ -62,9 +66,9 @@ class QueueBindings:
         ]
         if not matches:
             if self._operation:
-                raise UnusableMessage(
+                raise BindingNotRegistered(
                     f"queue {self._queue!r} is bound to {':'.join(self._operation)}, "
-                    "which no registered Func has"
+                    "which no registered Func has (yet): its messages wait for it"
                 )
             return None
         _, route = matches[0]  # one per operation; several servers: the first

@@ -170,5 +170,7 @@ def _body(
             "and this source has no blob store (--blob-dir)"
         )
     ref = request_body_ref(request_id)
-    blobs.path(ref).write_bytes(raw)
+    path = blobs.path(ref)
+    if not path.exists():  # a redelivery: the first delivery's body stays
+        path.write_bytes(raw)
     return Body(encoding="ref", data=ref)

@@ -29,6 +29,7 @@ in Lua): build a request envelope (sources/queue/messages.py), start it with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -37,8 +38,8 @@ from pathlib import Path
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
-from temporalio.client import Client, WorkflowContinuedAsNewError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
+from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowFailureError
 from temporalio.service import RPCError
 
 from funcatron_wf.engine.blobs import BlobStore
@@ -50,7 +51,7 @@ from funcatron_wf.engine.contracts import (
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
 from funcatron_wf.sources.front_door_client import FrontDoorClient, Offer
-from funcatron_wf.sources.queue.bindings import QueueBindings
+from funcatron_wf.sources.queue.bindings import BindingNotRegistered, QueueBindings
 from funcatron_wf.sources.queue.messages import UnusableMessage, message_envelope
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ class QueueSource:
         config = self._config
         connection = await aio_pika.connect_robust(config.amqp_url)
         async with connection:
-            channel = await connection.channel(publisher_confirms=True)
+            # confirms: a reply counts once the broker has it; returns raised:
+            # a reply to a queue that does not exist is known, not lost quietly
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             await channel.set_qos(prefetch_count=config.prefetch)
             dead = await self._declare(channel)
             queue = await channel.get_queue(config.queue)
@@ -140,6 +143,10 @@ class QueueSource:
                 self._config.queue,
                 err,
             )
+        except Exception as err:  # never leave a message unacknowledged and held
+            logger.exception("handling a message from %s failed", self._config.queue)
+            with contextlib.suppress(AMQPError, ChannelInvalidStateError, ConnectionError):
+                await self._requeue(message, f"{type(err).__name__}: {err}")
 
     async def _handle_message(
         self, message: AbstractIncomingMessage, channel: AbstractChannel, dead: AbstractExchange
@@ -156,8 +163,8 @@ class QueueSource:
         except UnusableMessage as err:
             await self._dead_letter(message, dead, str(err))
             return
-        except RPCError as err:  # the Registry could not be read: try again later
-            await self._requeue(message, f"the Registry could not be read ({err})")
+        except (RPCError, BindingNotRegistered) as err:  # the Registry, later
+            await self._requeue(message, str(err))
             return
         envelope.reply = message.reply_to is not None
         try:
@@ -165,15 +172,28 @@ class QueueSource:
             started, routed = await asyncio.wait_for(self._start(envelope), START_TIMEOUT)
             if message.reply_to:
                 answer: ResponseEnvelope | None = await started.response()
-            elif routed:
-                answer = None
+            elif routed or not started.first_start:
+                answer = None  # routed, or admitted by an earlier delivery: it runs on
             else:
                 answer = await asyncio.wait_for(routing_answer(started), START_TIMEOUT)
         except (TimeoutError, RPCError) as err:
             await self._requeue(message, f"request {envelope.request_id}: {err!r}")
             return
+        except WorkflowFailureError as err:  # ended without an answer (terminated, say)
+            reason = f"request {envelope.request_id} ended without an answer: {err.cause}"
+            await self._dead_letter(message, dead, reason)
+            return
         if message.reply_to and answer is not None:
-            await self._reply(channel, message, answer)
+            try:
+                await self._reply(channel, message, answer)
+            except DeliveryError as err:  # no such reply queue: the client is gone
+                logger.warning(
+                    "request %s: its reply to %r could not be delivered (%r); the answer "
+                    "stays in Temporal under the request id",
+                    envelope.request_id,
+                    message.reply_to,
+                    err,
+                )
         if answer is not None and refused_by_routing(answer):
             await self._dead_letter(message, dead, refusal_reason(answer))
             return
