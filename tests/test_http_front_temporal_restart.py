@@ -10,6 +10,7 @@ import shutil
 import signal
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,10 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from funcatron_wf.deploy.processes import ManagedProcess, port_accepts, wait_until
 from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import idempotent_request_id
 from funcatron_wf.engine.registry_client import ensure_registry, register_func
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.temporal_client import connect_when_ready
@@ -113,9 +117,22 @@ async def stack() -> AsyncIterator[Stack]:
 async def test_no_503_for_a_request_that_ran_and_503_for_one_that_could_not_start(
     stack: Stack,
 ) -> None:
+    # The key makes the request id known, so the kill waits until it started.
+    key = uuid.uuid4().hex
+    request_id = idempotent_request_id(key, HOST, "GET", "/slow")
+    client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
     async with httpx.AsyncClient(base_url=stack.url, timeout=90) as http:
-        in_flight = asyncio.create_task(http.get("/slow", headers={"host": HOST}))
-        await asyncio.sleep(1)  # started; its Func sleeps 3 s
+        in_flight = asyncio.create_task(
+            http.get("/slow", headers={"host": HOST, "idempotency-key": key})
+        )
+        deadline = time.monotonic() + 30
+        while True:  # started (its Func sleeps 3 s)?
+            try:
+                await client.get_workflow_handle(request_id).describe()
+                break
+            except RPCError:
+                assert time.monotonic() < deadline, "the request did not start"
+                await asyncio.sleep(0.05)
         stack.temporal.stop_signal = signal.SIGKILL
         stack.temporal.stop()  # killed mid-request
         outage_started = time.monotonic()
