@@ -25,6 +25,22 @@ from funcatron_wf.engine.contracts import (
 INCOMING = "incoming"
 
 
+class MissingBlobStore(ValueError):
+    """A body in the blob store reached a process that has none configured."""
+
+
+def body_bytes(body: Body, blobs: BlobStore | None) -> bytes:
+    """A body's bytes, read from the blob store when it travelled as a ref."""
+    if body.encoding != "ref":
+        return body.raw()
+    if blobs is None:
+        raise MissingBlobStore(
+            f"the body {body.data} is in the blob store, and this process has none; "
+            "give it the front's --blob-dir (FUNCATRON_BLOB_DIR)"
+        )
+    return blobs.read(body.data)
+
+
 class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root

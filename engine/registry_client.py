@@ -47,6 +47,20 @@ async def read_registry(client: Client) -> RegistrySnapshot:
     return await handle.query(RegistryWorkflow.snapshot)
 
 
+async def registry_if_changed(client: Client, generation: int) -> RegistrySnapshot | None:
+    """The Registry's snapshot if its generation is no longer ``generation``;
+    None if it is, or if no Registry runs yet. Asks the generation first: the
+    snapshot carries every Func's spec, too much to read every second."""
+    try:
+        if await read_registry_generation(client) == generation:
+            return None
+        return await read_registry(client)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return None
+
+
 async def read_registry_generation(client: Client) -> int:
     handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
     return await handle.query(RegistryWorkflow.generation)

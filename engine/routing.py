@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.blobs import BlobStore, MissingBlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
     FuncTarget,
     RegisteredFunc,
@@ -26,10 +26,6 @@ from funcatron_wf.engine.route_table import RouteMatch, RouteTable
 from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
 
 logger = logging.getLogger(__name__)
-
-
-class MissingBlobStore(RuntimeError):
-    """A body in the blob store reached a process that has none configured."""
 
 
 class RegistryView:
@@ -58,29 +54,23 @@ class RegistryView:
         )
 
 
-def request_body_bytes(request: RequestEnvelope, blobs: BlobStore | None) -> bytes | None:
-    if request.body is None:
-        return None
-    if request.body.encoding == "ref":
-        if blobs is None:
-            raise MissingBlobStore(
-                f"request {request.request_id}: its body is in the blob store, and this "
-                "process has none; give it the front's --blob-dir (FUNCATRON_BLOB_DIR)"
-            )
-        return blobs.read(request.body.data)
-    return request.body.raw()
-
-
 def decide(
-    request: RequestEnvelope, view: RegistryView, *, blobs: BlobStore | None
+    request: RequestEnvelope,
+    view: RegistryView,
+    *,
+    blobs: BlobStore | None,
+    match: RouteMatch | None = None,
 ) -> RouteDecision:
-    """Match, then validate: what to run, or the answer (404, 405, 400, ...)."""
-    match = view.match(request)
+    """Match (unless the caller has: ``match``), then validate: what to run,
+    or the answer (404, 405, 400, ...)."""
+    match = view.match(request) if match is None else match
     if match.func is None or match.route is None:
         return RouteDecision(answer=no_route_response(request, match))
     try:
         validated = view.validator(match.func).validate(
-            request, match.operation_path, request_body_bytes(request, blobs)
+            request,
+            match.operation_path,
+            None if request.body is None else body_bytes(request.body, blobs),
         )
     except MissingBlobStore:
         raise  # the platform's mistake, not the request's: a 500 from the caller

@@ -307,7 +307,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
         operation=settings.amqp_operation,
         blobs=_blob_store(settings),
         inline_body_max=settings.inline_body_max,
-        front_door=settings.tron_http,
+        front_doors=settings.front_doors,
     )
 
     async def serve() -> None:

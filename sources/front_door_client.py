@@ -30,14 +30,12 @@ class Offer(Enum):
 
 
 class FrontDoorClient:
-    """``addresses``: HOST:PORT of each Tron's front door, separated by commas;
+    """``addresses``: HOST:PORT of each Tron's front door (Settings.front_doors);
     a request goes to the next when one does not answer (safe: a request id
     starts once)."""
 
-    def __init__(self, addresses: str) -> None:
-        self._urls = [
-            f"http://{address.strip()}{FRONT_DOOR_PATH}" for address in addresses.split(",")
-        ]
+    def __init__(self, addresses: list[str]) -> None:
+        self._urls = [f"http://{address}{FRONT_DOOR_PATH}" for address in addresses]
         self._session: aiohttp.ClientSession | None = None
 
     async def offer(self, request: RequestEnvelope) -> Offer:

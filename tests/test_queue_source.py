@@ -123,7 +123,7 @@ class QueueStack:
             amqp_url=(broker or self.broker).url,
             queue=queue,
             prefetch=prefetch,
-            front_door=self.front_door if front_door else None,
+            front_doors=[self.front_door] if front_door else [],
         )
         source = QueueSource(client or self.client, config)
         running = asyncio.create_task(source.run(stop, ready=ready))

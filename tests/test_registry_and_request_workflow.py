@@ -15,6 +15,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
+from funcatron_wf.engine import registry_client
 from funcatron_wf.engine.contracts import (
     REGISTRY_WORKFLOW_ID,
     RegisteredFunc,
@@ -219,7 +220,7 @@ async def test_the_tron_reads_the_whole_registry_only_when_it_changed(
         snapshot_reads.append(1)
         return await read_registry(client)
 
-    monkeypatch.setattr(route_cache, "read_registry", counting_read_registry)
+    monkeypatch.setattr(registry_client, "read_registry", counting_read_registry)
     cache = route_cache.RouteCache(temporal_client, max_age=0.0)  # refresh before every request
     host = f"{uuid.uuid4().hex}.local"
     request = RequestEnvelope(

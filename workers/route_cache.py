@@ -16,7 +16,6 @@ import time
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.contracts import (
@@ -25,7 +24,7 @@ from funcatron_wf.engine.contracts import (
     RequestEnvelope,
     RouteDecision,
 )
-from funcatron_wf.engine.registry_client import read_registry, read_registry_generation
+from funcatron_wf.engine.registry_client import registry_if_changed
 from funcatron_wf.engine.routing import RegistryView, decide
 
 
@@ -46,25 +45,22 @@ class RouteCache:
             if self._loaded_at >= asked_at:
                 return  # a refresh that started after we asked has finished: share it
             started_at = time.monotonic()
-            try:
-                # The snapshot carries every Func's spec: read it only when it changed.
-                if await read_registry_generation(self._client) != self._view.generation:
-                    view = RegistryView(await read_registry(self._client))
-                    view.carry_validators_from(self._view)
-                    self._view = view
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                return  # nothing registered yet
+            snapshot = await registry_if_changed(self._client, self._view.generation)
+            if snapshot is not None:
+                view = RegistryView(snapshot)
+                view.carry_validators_from(self._view)
+                self._view = view
             self._loaded_at = started_at
 
     async def decide(self, request: RequestEnvelope) -> RouteDecision:
         """engine.routing.decide on a view fresh enough for this request."""
         if time.monotonic() - self._loaded_at > self._max_age:
             await self._refresh()
-        if self._view.match(request).func is None:
+        match = self._view.match(request)
+        if match.func is None:
             await self._refresh()  # registered a moment ago?
-        return decide(request, self._view, blobs=self._blobs)
+            match = self._view.match(request)
+        return decide(request, self._view, blobs=self._blobs, match=match)
 
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteDecision:

@@ -28,7 +28,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.blobs import BlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
     DEFAULT_INLINE_BODY_MAX,
     FUNC_ERROR,
@@ -73,13 +73,7 @@ class BodyStore:
         if body is None or call.form_body is not None:  # a form arrives parsed
             return HostCall(call)
         content_type = (call.request.headers or {}).get("content-type", "").lower()
-        if body.encoding != "ref":
-            raw = body.raw()
-        elif self.blobs is None:
-            raise ValueError("the body is in the blob store, which this Runner lacks (--blob-dir)")
-        else:
-            raw = self.blobs.read(body.data)
-        return HostCall(call, raw, body_kind(body, content_type))
+        return HostCall(call, body_bytes(body, self.blobs), body_kind(body, content_type))
 
     def offload(self, response: ResponseEnvelope) -> None:
         """A reply body over the inline limit goes to the blob store, not into Temporal."""

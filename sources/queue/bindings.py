@@ -8,10 +8,9 @@ from __future__ import annotations
 import time
 
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from funcatron_wf.engine.contracts import RegistrySnapshot
-from funcatron_wf.engine.registry_client import read_registry, read_registry_generation
+from funcatron_wf.engine.registry_client import registry_if_changed
 from funcatron_wf.sources.queue.messages import Binding
 
 
@@ -45,12 +44,9 @@ class QueueBindings:
         return self._find()
 
     async def _refresh(self) -> None:
-        try:
-            if await read_registry_generation(self._client) != self._snapshot.generation:
-                self._snapshot = await read_registry(self._client)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
+        snapshot = await registry_if_changed(self._client, self._snapshot.generation)
+        if snapshot is not None:
+            self._snapshot = snapshot
         self._checked_at = time.monotonic()
 
     def _find(self) -> Binding | None:

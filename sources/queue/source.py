@@ -33,7 +33,7 @@ import contextlib
 import json
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aio_pika
@@ -42,7 +42,7 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryErr
 from temporalio.client import Client, WorkflowContinuedAsNewError, WorkflowFailureError
 from temporalio.service import RPCError
 
-from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.blobs import BlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
     DEFAULT_INLINE_BODY_MAX,
     TRON_TASK_QUEUE,
@@ -76,10 +76,9 @@ class QueueSourceConfig:
     operation: str | None = None  # FUNC:OPERATION_ID the queue is bound to
     blobs: BlobStore | None = None
     inline_body_max: int = DEFAULT_INLINE_BODY_MAX
-    task_queue: str | None = None  # the Trons' (tests use their own)
-    front_door: str | None = (
-        None  # the Trons' front doors (HOST:PORT,...), offered each request first
-    )
+    task_queue: str = TRON_TASK_QUEUE  # the Trons'
+    # the Trons' front doors (HOST:PORT), offered each request first
+    front_doors: list[str] = field(default_factory=list)
 
 
 class QueueSource:
@@ -87,7 +86,7 @@ class QueueSource:
         self._client = client
         self._config = config
         self._bindings = QueueBindings(client, config.queue, config.operation)
-        self._front_door = FrontDoorClient(config.front_door) if config.front_door else None
+        self._front_door = FrontDoorClient(config.front_doors) if config.front_doors else None
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
@@ -210,9 +209,7 @@ class QueueSource:
                 )
                 waits = offer is Offer.STARTED
                 return StartedRequest(handle, first_start=True, waits_for_reply=waits), not waits
-        started = await start_request(
-            self._client, envelope, task_queue=self._config.task_queue or TRON_TASK_QUEUE
-        )
+        started = await start_request(self._client, envelope, task_queue=self._config.task_queue)
         return started, False
 
     async def _reply(
@@ -220,23 +217,13 @@ class QueueSource:
     ) -> None:
         await channel.default_exchange.publish(
             aio_pika.Message(
-                body=self._body_bytes(answer),
+                body=b"" if answer.body is None else body_bytes(answer.body, self._config.blobs),
                 content_type=answer.headers.get("content-type"),
                 correlation_id=message.correlation_id,
                 headers={STATUS_HEADER: answer.status, REQUEST_ID_HEADER: answer.request_id},
             ),
             routing_key=message.reply_to or "",
         )
-
-    def _body_bytes(self, answer: ResponseEnvelope) -> bytes:
-        body = answer.body
-        if body is None:
-            return b""
-        if body.encoding == "ref":
-            if self._config.blobs is None:
-                raise RuntimeError("a reply in the blob store reached a source without one")
-            return self._config.blobs.read(body.data)
-        return body.raw()
 
     async def _dead_letter(
         self, message: AbstractIncomingMessage, dead: AbstractExchange, reason: str
