@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ import pika
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from tests.client_loop import answers_while, assert_rode_it_out
 from tests.conftest import EXAMPLES, problem_document
 from tests.dev_process import FUNCATRON, DevProcess, pid_alive, running
 
@@ -220,38 +220,14 @@ def test_requests_in_flight_ride_out_a_tron_kill_within_seconds(dev: DevProcess)
     200, none waits longer than a few seconds (it was 10-12 s while a dead
     Tron's sticky queue and eagerly handed task held requests for Temporal's
     10 s defaults; bench/failover.py measures it: about 2.5 s on this machine)."""
-    latencies: list[tuple[float, int]] = []
-    stop = threading.Event()
 
-    def client() -> None:
-        with httpx.Client(base_url=dev.url, timeout=60) as http:
-            while not stop.is_set():
-                sent = time.monotonic()
-                try:
-                    status = http.get("/v1/greet/Loop", headers={"host": "hello.local"}).status_code
-                except httpx.HTTPError:
-                    status = 0  # a lost request counts against the test, not for it
-                latencies.append((time.monotonic() - sent, status))
-
-    threads = [threading.Thread(target=client) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    def kill_the_tron() -> None:
         time.sleep(2)
         os.kill(dev.child_pids()["tron"], signal.SIGKILL)
         time.sleep(8)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert {status for _, status in latencies} == {200}
-    # With Temporal's 10 s defaults back, every request in flight at the kill
-    # (four) would wait 10 s. One request in an occasional run waits ~20 s,
-    # not yet explained (docs/performance.md): allowed once, bounded.
-    waits = sorted(latency for latency, _ in latencies)
-    slow = [wait for wait in waits if wait >= 6]
-    assert len(slow) <= 1, f"requests slower than 6 s after the Tron died: {slow}"
-    assert waits[-1] < 25, f"a request waited {waits[-1]:.1f} s for the Tron to come back"
+
+    answers = answers_while(dev.url, "hello.local", "/v1/greet/Loop", kill_the_tron)
+    assert_rode_it_out(answers, slow=6)
 
 
 def test_ctrl_c_stops_everything_it_started(dev: DevProcess) -> None:
