@@ -31,14 +31,14 @@ from funcatron_wf.deploy.processes import (
 from funcatron_wf.deploy.rabbitmq import check_rabbitmq_installed, local_broker, wait_for_broker
 from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.blobs import BlobStore
-from funcatron_wf.engine.contracts import FuncSettings
+from funcatron_wf.engine.contracts import ChainPlan, ChainStep, FuncSettings
 from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.registry_client import register_func
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.spec_rewriting import SpecRewrite, parse_rewrites
 from funcatron_wf.engine.temporal_client import connect, connect_when_ready
 from funcatron_wf.sources.http_front import check_nginx_installed, nginx_front
-from funcatron_wf.workers.func_folder import FuncFolder
+from funcatron_wf.workers.func_folder import FuncFolder, link_chains
 
 Say = Callable[[str], None]
 # A worker restarted this many times within the window is left dead, and dev stops.
@@ -49,11 +49,29 @@ RESTART_WINDOW = 60.0
 def check_func_folders(
     folders: list[str | Path], rewrites: list[SpecRewrite] | None = None
 ) -> list[FuncFolder]:
-    """Load every folder and resolve every operationId, or raise the first problem."""
-    loaded = [FuncFolder.load(folder, rewrites) for folder in folders]
+    """Load every folder, check their chains against each other and resolve
+    every operationId, or raise the first problem."""
+    loaded = link_chains([FuncFolder.load(folder, rewrites) for folder in folders])
     for folder in loaded:
         folder.resolve_operations()
     return loaded
+
+
+def describe_chain(plan: ChainPlan) -> str:
+    """'quote -> [stock | risk] -> audit (detached) -> accept (when ...)'."""
+
+    def step(each: ChainStep) -> str:
+        text = f"{each.name}={each.call}"
+        if not each.reply:
+            text += " (detached)"
+        if each.when:
+            text += f" (when {each.when})"
+        return text
+
+    return " -> ".join(
+        "[" + " | ".join(map(step, stage.steps)) + "]" if stage.parallel else step(stage.steps[0])
+        for stage in plan.stages
+    )
 
 
 def check_ports(settings: Settings) -> None:
@@ -210,9 +228,11 @@ class DevStack:
         for folder in self.folders:
             lines.append(f"Func {folder.name} ({folder.sha[:12]}) from {folder.path}:")
             lines += [
-                f"  {r.method:7} {r.host or '*'}{r.base_path}{r.path_template} -> {r.operation_id}"
+                f"  {r.method:7} {r.host or '*'}{r.base_path}{r.path_template} -> "
+                + (f"chain {r.chain}" if r.chain else r.operation_id)
                 for r in folder.routes
             ]
+            lines += [f"  chain {plan.name}: {describe_chain(plan)}" for plan in folder.chains]
         return "\n".join(lines)
 
     async def wait(self) -> None:

@@ -42,6 +42,12 @@ REQUEST_WORKFLOW_TYPE = "RequestWorkflow"
 # Started by the Tron's front door with the routing decision as its input.
 ROUTED_REQUEST_WORKFLOW_TYPE = "RoutedRequest"
 ROUTE_ACTIVITY = "funcatron.route"
+# Finds where FUNC:operationId runs now (a forward from code); a local activity on the Tron.
+RESOLVE_ACTIVITY = "funcatron.resolve"
+# A chain's detached step (``reply: false``): a child workflow the request never awaits.
+DETACHED_STEP_WORKFLOW_TYPE = "DetachedStep"
+# A forward from code may hand a request on this many times; then 508.
+MAX_FORWARDS = 8
 # Every operation runs as an activity named by its operationId.
 
 # Error types of the ApplicationErrors a Runner raises to the workflow.
@@ -158,6 +164,24 @@ class RequestEnvelope:
 
 
 @dataclass
+class Forward:
+    """A Func's reply that hands the request on (``funcatron_wf.forward``):
+    the workflow calls ``call`` ("FUNC:operationId", or an operationId of the
+    same Func) with this body and these parameters, and its reply is the reply."""
+
+    call: str
+    body: Body | None = None
+    content_type: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def split_call(call: str, default_func: str) -> tuple[str, str]:
+    """'FUNC:operationId' -> (FUNC, operationId); 'operationId' -> (default_func, operationId)."""
+    func, sep, operation_id = call.partition(":")
+    return (func, operation_id) if sep else (default_func, call)
+
+
+@dataclass
 class FuncRef:
     """Which Func (name and bundle SHA-256) and which operation answered."""
 
@@ -175,6 +199,9 @@ class ResponseEnvelope:
     headers: dict[str, str] = field(default_factory=dict)
     body: Body | None = None
     func: FuncRef | None = None
+    # Set by a Func that forwards: the workflow calls that operation instead
+    # of answering (never sent to a client).
+    forward: Forward | None = None
 
 
 def problem_response(
@@ -244,6 +271,7 @@ class Route:
     operation_id: str
     policy: OperationPolicy = field(default_factory=OperationPolicy)
     queue: str | None = None  # x-funcatron-queue: a queue source bound to this operation
+    chain: str | None = None  # x-funcatron-chain: served by this chain, not by code
 
 
 @dataclass
@@ -254,6 +282,74 @@ class FuncSettings:
     validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
     # seconds without a heartbeat before a Runner is taken for lost (its call retried)
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+
+
+@dataclass
+class FuncTarget:
+    """Where an operation runs: the Func version's task queue, and its settings."""
+
+    name: str
+    sha: str
+    task_queue: str
+    settings: FuncSettings = field(default_factory=FuncSettings)
+
+
+@dataclass
+class OperationTarget:
+    """Where and how one operation runs now: its Func version, and the method
+    and path a call to it is made with (a chain step's or a forward's)."""
+
+    target: FuncTarget
+    operation_id: str
+    method: str
+    base_path: str
+    path_template: str
+    policy: OperationPolicy = field(default_factory=OperationPolicy)
+
+
+@dataclass
+class ChainStep:
+    """One step of a chain plan (chains/ compiles NAME.chain.yaml into these).
+    Expressions are JMESPath over {request, body, steps}. ``resolved`` is
+    filled by the routing step when the chain starts (its version pinned)."""
+
+    name: str
+    func: str  # the Func whose operation it calls
+    operation_id: str
+    line: int = 0  # where the step is declared in its chain file
+    body: str | None = None  # default: the previous step's output
+    args: dict[str, str] | None = None  # default: the chain request's parameters
+    when: str | None = None  # false: the step is skipped
+    reply: bool = True  # False: detached, started and never awaited
+    timeout: float | None = None  # default: the operation's x-funcatron-timeout
+    retry_attempts: int | None = None  # default: the operation's x-funcatron-retry
+    resolved: OperationTarget | None = None
+
+    @property
+    def call(self) -> str:
+        return f"{self.func}:{self.operation_id}"
+
+
+@dataclass
+class ChainStage:
+    """One entry of a chain's ``steps``: one step, or parallel branches."""
+
+    steps: list[ChainStep]
+    parallel: bool = False
+
+
+@dataclass
+class ChainPlan:
+    """A compiled chain: what the request workflow runs for an operation
+    marked ``x-funcatron-chain``."""
+
+    name: str
+    source: str  # the chain file, for messages
+    stages: list[ChainStage] = field(default_factory=list)
+    result: str | None = None  # JMESPath; default: the last step's reply
+
+    def steps(self) -> list[ChainStep]:
+        return [step for stage in self.stages for step in stage.steps]
 
 
 @dataclass
@@ -268,6 +364,7 @@ class RegisteredFunc:
     routes: list[Route] = field(default_factory=list)
     settings: FuncSettings = field(default_factory=FuncSettings)
     openapi: dict[str, Any] = field(default_factory=dict)
+    chains: list[ChainPlan] = field(default_factory=list)
 
 
 @dataclass
@@ -282,16 +379,6 @@ class RegistrySnapshot:
 
 
 @dataclass
-class FuncTarget:
-    """Where an operation runs: the Func version's task queue, and its settings."""
-
-    name: str
-    sha: str
-    task_queue: str
-    settings: FuncSettings = field(default_factory=FuncSettings)
-
-
-@dataclass
 class RouteDecision:
     """The routing step's result: either ``answer`` (a 404, 405, 400, ...
     given without running anything) or the ``target`` and what to call it with."""
@@ -303,6 +390,8 @@ class RouteDecision:
     policy: OperationPolicy = field(default_factory=OperationPolicy)
     parameters: dict[str, Any] = field(default_factory=dict)  # typed by the schema
     form_body: dict[str, Any] | None = None
+    # The operation is served by this chain, every step's version pinned.
+    chain: ChainPlan | None = None
 
 
 @dataclass
@@ -325,6 +414,16 @@ class FuncCall:
     form_body: dict[str, Any] | None = None
     settings: FuncSettings = field(default_factory=FuncSettings)
     retry_on_error: bool = False
+
+
+@dataclass
+class DetachedCall:
+    """The input of a DetachedStep workflow: a chain step (``reply: false``)
+    started by the request's workflow and never awaited."""
+
+    call: FuncCall
+    operation: OperationTarget
+    summary: str = ""
 
 
 # --- the Tron's front door, as the nginx front speaks to it -------------------

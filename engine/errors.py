@@ -44,3 +44,13 @@ class PortInUseError(FuncatronError):
 
 class ServiceStartError(FuncatronError):
     """A process we started (Temporal, nginx, a worker) did not become ready."""
+
+
+class ChainError(FuncatronError):
+    """A chain file (NAME.chain.yaml) is unreadable or invalid; names the file and line."""
+
+    def __init__(self, path: str, problem: str, *, line: int | None = None) -> None:
+        super().__init__(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
+        self.path = path
+        self.line = line
+        self.problem = problem

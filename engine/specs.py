@@ -45,13 +45,19 @@ class _OperationExtensions(BaseModel):
     reply: bool = Field(True, alias="x-funcatron-reply")
     retry: bool | int = Field(False, alias="x-funcatron-retry")
     queue: str | None = Field(None, min_length=1, alias="x-funcatron-queue")
+    chain: str | None = Field(None, min_length=1, alias="x-funcatron-chain")
 
     def policy(self) -> OperationPolicy:
-        if isinstance(self.retry, bool):
-            attempts = DEFAULT_RETRY_ATTEMPTS if self.retry else 0
-        else:
-            attempts = self.retry
-        return OperationPolicy(timeout=self.timeout, reply=self.reply, retry_attempts=attempts)
+        return OperationPolicy(
+            timeout=self.timeout, reply=self.reply, retry_attempts=retry_attempts(self.retry)
+        )
+
+
+def retry_attempts(retry: bool | int) -> int:
+    """``x-funcatron-retry`` (or a chain step's ``retry``) as attempts: 0 is no retry."""
+    if isinstance(retry, bool):
+        return DEFAULT_RETRY_ATTEMPTS if retry else 0
+    return retry
 
 
 def operation_extensions(
@@ -90,14 +96,17 @@ class Spec:
                     if operation is None:
                         continue
                     where = f"{method.upper()} {template}"
-                    operation_id = operation.get("operationId")
+                    extensions = operation_extensions(operation, source=str(self.path), where=where)
+                    # an operation served by a chain has no code: its operationId is optional
+                    operation_id = operation.get("operationId") or (
+                        extensions.chain and f"chain/{extensions.chain}"
+                    )
                     if not operation_id:
                         raise SpecError(
                             str(self.path),
                             f"{where} has no operationId; "
                             "give it one naming the function (module.function)",
                         )
-                    extensions = operation_extensions(operation, source=str(self.path), where=where)
                     routes.append(
                         Route(
                             host=host,
@@ -107,6 +116,7 @@ class Spec:
                             operation_id=operation_id,
                             policy=extensions.policy(),
                             queue=extensions.queue,
+                            chain=extensions.chain,
                         )
                     )
         bound: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""A Func folder: an OpenAPI file plus the Python code its operationIds name.
+"""A Func folder: an OpenAPI file, the Python code its operationIds name,
+and its chains (``NAME.chain.yaml``, compiled by chains/).
 
 ``dev`` loads it to register the Func (its spec, rewritten and converted);
 a Runner needs only its identity and code: it takes the spec as registered.
@@ -10,6 +11,7 @@ dependencies, build on this in deploy/.)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
@@ -17,8 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from funcatron_wf.engine.contracts import FuncSettings, RegisteredFunc, Route, func_task_queue
-from funcatron_wf.engine.errors import FuncFolderError
+from funcatron_wf.chains.compiler import KnownOperations, compile_chain
+from funcatron_wf.chains.loader import ChainFile, chain_files, load_chain_file
+from funcatron_wf.engine.contracts import (
+    ChainPlan,
+    FuncSettings,
+    RegisteredFunc,
+    Route,
+    func_task_queue,
+)
+from funcatron_wf.engine.errors import ChainError, FuncFolderError
 from funcatron_wf.engine.spec_rewriting import SpecRewrite
 from funcatron_wf.engine.specs import Spec, find_spec_file, load_spec
 from funcatron_wf.workers.python_host import load_operations
@@ -49,6 +59,8 @@ class FuncFolder:
     sha: str
     spec: Spec
     routes: tuple[Route, ...]
+    chain_files: tuple[ChainFile, ...] = ()
+    chains: tuple[ChainPlan, ...] = ()
 
     @classmethod
     def load(cls, folder: str | Path, rewrites: list[SpecRewrite] | None = None) -> FuncFolder:
@@ -58,13 +70,34 @@ class FuncFolder:
         if not path.is_dir():
             raise FuncFolderError(str(folder), "not a folder; give the folder holding openapi.yaml")
         spec = load_spec(find_spec_file(path), rewrites)
-        return cls(
+        loaded = cls(
             path=path,
             name=func_name_for(path),
             sha=folder_sha(path),
             spec=spec,
             routes=tuple(spec.routes()),
+            chain_files=tuple(load_chain_file(file) for file in chain_files(path)),
         )
+        return loaded.with_chains_compiled({loaded.name: loaded.operations()})
+
+    def operations(self) -> dict[str, str | None]:
+        """operationId -> the chain serving it (None: this folder's code does)."""
+        return {route.operation_id: route.chain for route in self.routes}
+
+    def with_chains_compiled(self, known: KnownOperations) -> FuncFolder:
+        """Compile the chain files, checking steps against ``known`` Funcs'
+        operations (this one's among them), or raise ChainError."""
+        chains: dict[str, ChainPlan] = {}
+        for file in self.chain_files:
+            plan = compile_chain(file, self.name, known)
+            if plan.name in chains:
+                raise ChainError(
+                    str(file.path),
+                    f"chain {plan.name!r} is also declared in {chains[plan.name].source}",
+                    line=file.line("chain"),
+                )
+            chains[plan.name] = plan
+        return dataclasses.replace(self, chains=tuple(chains.values()))
 
     @property
     def task_queue(self) -> str:
@@ -78,9 +111,35 @@ class FuncFolder:
             routes=list(self.routes),
             settings=settings or FuncSettings(),
             openapi=self.spec.openapi,
+            chains=list(self.chains),
         )
 
     def resolve_operations(self) -> dict[str, Callable[..., Any]]:
         """Import the folder's code and map each operationId to its function
         (workers/python_host.py), raising FuncFolderError naming the operation."""
         return load_operations(self.path, self.routes)
+
+
+def link_chains(folders: list[FuncFolder]) -> list[FuncFolder]:
+    """Check the folders' chains against each other: a step calling another
+    of these Funcs calls an operation it has, chain names are unique, and
+    every ``x-funcatron-chain`` names a chain one of them declares."""
+    known = {folder.name: folder.operations() for folder in folders}
+    linked = [folder.with_chains_compiled(known) for folder in folders]
+    declared: dict[str, str] = {}
+    for folder in linked:
+        for plan in folder.chains:
+            if declared.setdefault(plan.name, plan.source) != plan.source:
+                raise ChainError(
+                    plan.source, f"chain {plan.name!r} is also declared in {declared[plan.name]}"
+                )
+    for folder in linked:
+        for route in folder.routes:
+            if route.chain is not None and route.chain not in declared:
+                raise FuncFolderError(
+                    str(folder.spec.path),
+                    f"{route.method} {route.path_template} has x-funcatron-chain {route.chain!r}, "
+                    f"but no {route.chain}.chain.yaml declares it"
+                    + (f" (chains: {', '.join(sorted(declared))})" if declared else ""),
+                )
+    return linked

@@ -34,7 +34,8 @@ from funcatron_wf.workers.python_calling import (
 
 
 def load_operations(folder: Path, routes: Iterable[Route]) -> dict[str, Callable[..., Any]]:
-    """Import the folder's code and map each route's operationId to its function.
+    """Import the folder's code and map each route's operationId to its
+    function (an operation served by a chain has none).
 
     The folder goes on sys.path, so Func modules import each other as
     usual. Two folders in one process must not share a top-level module
@@ -44,7 +45,7 @@ def load_operations(folder: Path, routes: Iterable[Route]) -> dict[str, Callable
         sys.path.insert(0, str(folder))
     operations: dict[str, Callable[..., Any]] = {}
     for route in routes:
-        if route.operation_id not in operations:
+        if route.chain is None and route.operation_id not in operations:
             operations[route.operation_id] = _resolve(folder, route)
     return operations
 
