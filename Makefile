@@ -14,7 +14,8 @@ PORT ?= 8080
 .PHONY: demo test lint deps system-deps bench clean
 
 demo: deps
-	$(BIN)/funcatron-wf dev examples/hello examples/petstore --port $(PORT) --queue demo
+	$(BIN)/funcatron-wf dev examples/hello examples/petstore examples/shop examples/inventory \
+	  --port $(PORT) --queue demo --queue checkout
 
 test: deps lint
 	$(BIN)/pytest

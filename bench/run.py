@@ -12,14 +12,17 @@ and, on it:
   c. the direct baseline: nginx proxying to a plain Python HTTP handler;
   q. funcatron-wf through its queue source: AMQP request/reply (RabbitMQ ->
      the queue source -> Temporal -> Tron -> Runner -> reply), the same Func;
-  d. the broker's own floor: AMQP request/reply to a plain aio-pika consumer.
+  d. the broker's own floor: AMQP request/reply to a plain aio-pika consumer;
+  h. funcatron-wf serving a chain of three echo steps (bench/echo/echo3.chain.yaml).
 Then drives each at concurrency 1 and 32 (wrk for HTTP, bench/amqp_load.py
 for AMQP), interleaved and
 repeated over rounds (the machine is shared and noisy), and prints the
 median p50/p99 latency and requests/s; the ratios a/b and a/c as the median
 of each round's own ratio (a and its baseline ran back to back, so the
 machine's drift, up to 2x within an hour here, cancels); and the RSS of the
-platform's processes at rest and under load.
+platform's processes at rest and under load. Each round also times, from one
+client, a chain of three steps against the same Func called three times one
+by one over HTTP (bench/chain_steps.py): a chain step's cost.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from chain_steps import chain_against_calls
 
 from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, port_accepts, wait_until
 from funcatron_wf.deploy.temporal_dev import dev_server
@@ -290,6 +295,12 @@ def start_stack(
             },
         ),  # fmt: skip
         "d": Target("d", "direct aio-pika RPC", amqp_url, queue=DIRECT_QUEUE),
+        "h": Target(
+            "h",
+            "funcatron-wf chain, 3 steps",
+            f"http://127.0.0.1:{ports['a']}/chain3/hi",
+            "echo.bench",
+        ),  # fmt: skip
     }
     pids["amqp echo"] = amqp_echo.pid
     pids["floor worker"] = floor.pid
@@ -322,6 +333,7 @@ def main() -> None:
         # whose CPU each target's requests spend (the server is shared)
         cpu_pids = {
             "a": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
+            "h": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "b": {n: pids[n] for n in ("temporal", "floor worker", "baselines nginx")},
             "q": {n: pids[n] for n in ("temporal", "tron", "runner", source, "rabbitmq")},
             "d": {n: pids[n] for n in ("amqp echo", "rabbitmq")},
@@ -331,9 +343,20 @@ def main() -> None:
         for target in targets.values():
             run_sample(target, 4, 2)  # warm up: caches, JIT, connection pools
         samples: dict[tuple[str, int], list[Sample]] = {}
+        chain_rounds: list[dict[str, float]] = []
         sampler = RssSampler(platform)
         sampler.start()
         for round_number in range(1, options.rounds + 1):
+            chain_rounds.append(
+                chain_against_calls(
+                    targets["a"].url.rsplit("/echo/", 1)[0], "echo.bench", options.seconds
+                )
+            )
+            print(
+                f"  round {round_number} c=1  one client, p50 ms: "
+                + ", ".join(f"{name} {ms:.2f}" for name, ms in chain_rounds[-1].items()),
+                flush=True,
+            )
             for connections in CONCURRENCIES:
                 for target in targets.values():
                     watched = cpu_pids.get(target.key, {})
@@ -352,6 +375,7 @@ def main() -> None:
                     )
         sampler.stop.set()
         report(targets, samples, at_rest, sampler.peak, time.monotonic() - started)
+        report_chain(chain_rounds)
         print("\nCPU per request at c=1 (ms, median over rounds)")
         for key, spent in cpu_per_request.items():
             cells = "  ".join(f"{n} {statistics.median(v):5.1f}" for n, v in spent.items())
@@ -360,6 +384,23 @@ def main() -> None:
         for process in reversed(processes):
             process.stop()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def report_chain(rounds: list[dict[str, float]]) -> None:
+    """A chain step's cost against a call over HTTP, paired within each round."""
+
+    def median(figure) -> float:
+        return statistics.median(figure(each) for each in rounds)
+
+    print("\na chain of 3 steps against the same Func called 3 times over HTTP (one client, c=1)")
+    for name in rounds[0]:
+        print(f"  {name:16} p50 {median(lambda r, n=name: r[n]):7.2f} ms")
+    per_step = median(lambda r: (r["chain of three"] - r["one call"]) / 2)
+    print(
+        f"  a step after the first costs {per_step:.2f} ms; a call over HTTP "
+        f"{median(lambda r: r['one call']):.2f} ms; the chain takes "
+        f"{times(median(lambda r: r['chain of three'] / r['three calls']))} the time of 3 calls"
+    )
 
 
 def times(ratio: float) -> str:

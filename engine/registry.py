@@ -84,5 +84,16 @@ class RegistryWorkflow:
             for route in func.routes
             if route.queue in queues
         ]
+        chains = {
+            plan.name: other.name
+            for other in self._funcs.values()
+            if other.name != func.name
+            for plan in other.chains
+        }
+        conflicts += [
+            f"chain {plan.name!r} is already declared by Func {chains[plan.name]!r}"
+            for plan in func.chains
+            if plan.name in chains
+        ]
         if conflicts:
             raise ValueError(f"cannot register Func {func.name!r}: " + "; ".join(conflicts))

@@ -13,7 +13,8 @@ when no front door answers, and sources that have none), which:
    snapshot (recorded in history, so replay never re-routes); a request that
    matches no route or breaks its operation's schema is answered here;
 2. run the operation as an activity named by its operationId on the Func's
-   task queue, with the operation's timeout and retry policy;
+   task queue, with the operation's timeout and retry policy
+   (engine/operation_run.py), or the operation's chain (engine/chain_run.py);
 3. answer: the workflow's result is the response envelope, which the front
    reads from the close event. A no-reply request (``x-funcatron-reply:
    false`` or ``Prefer: respond-async``) continues-as-new right after
@@ -30,34 +31,26 @@ request, and when the update arrived while the first workflow task ran
 (usually) an extra workflow task: about 10 ms more per request, measured.
 """
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from funcatron_wf.engine.chain_run import run_chain
     from funcatron_wf.engine.contracts import (
-        FUNC_ERROR,
-        OPERATION_NOT_FOUND,
         REQUEST_WORKFLOW_TYPE,
         ROUTE_ACTIVITY,
         ROUTED_REQUEST_WORKFLOW_TYPE,
         FuncCall,
         FuncRef,
-        FuncTarget,
+        OperationTarget,
         RequestEnvelope,
         ResponseEnvelope,
         RouteDecision,
         RoutedRequest,
         problem_response,
     )
+    from funcatron_wf.engine.operation_run import LOOKUP_RETRY, LOOKUP_TIMEOUT, run_operation
     from funcatron_wf.engine.starting import waits_for_reply
-
-ROUTE_TIMEOUT = timedelta(seconds=10)
-# Routing retries cover a Registry query that failed in passing; a request
-# that still cannot be routed gets a 500, not a workflow stuck retrying.
-ROUTE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
 
 
 # The memo key under which a no-reply request's continued run finds its
@@ -72,14 +65,14 @@ class RequestWorkflow:
         accepted = workflow.memo_value(DECISION_MEMO, None, type_hint=RouteDecision)
         if accepted is not None and accepted.target is not None:
             # the continued run of a no-reply request: routing is done
-            return await run_operation(request, accepted, accepted.target)
+            return await run_decision(request, accepted)
         try:
             decision = await workflow.execute_local_activity(
                 ROUTE_ACTIVITY,
                 request,
                 result_type=RouteDecision,
-                start_to_close_timeout=ROUTE_TIMEOUT,
-                retry_policy=ROUTE_RETRY,
+                start_to_close_timeout=LOOKUP_TIMEOUT,
+                retry_policy=LOOKUP_RETRY,
             )
         except ActivityError as err:
             workflow.logger.error("routing request %s failed: %s", request.request_id, err.cause)
@@ -88,71 +81,36 @@ class RequestWorkflow:
             return decision.answer or problem_response(request.request_id, 500, "No route decision")
         if not waits_for_reply(request, decision):
             workflow.continue_as_new(request, memo={DECISION_MEMO: decision})
-        return await run_operation(request, decision, decision.target)
+        return await run_decision(request, decision)
 
 
-async def run_operation(
-    request: RequestEnvelope, decision: RouteDecision, target: FuncTarget
-) -> ResponseEnvelope:
-    """Run the routed operation as an activity on its Func's queue; every failure
-    becomes a problem+json response envelope."""
-    policy = decision.policy
-    func_ref = FuncRef(name=target.name, sha=target.sha, operation=decision.operation_id)
+async def run_decision(request: RequestEnvelope, decision: RouteDecision) -> ResponseEnvelope:
+    """Run what routing decided: a chain's plan (engine/chain_run.py), or the
+    one operation as an activity on its Func's queue (engine/operation_run.py);
+    every failure is a problem+json response envelope."""
+    target = decision.target
+    if decision.answer is not None or target is None:
+        return decision.answer or problem_response(request.request_id, 500, "No route decision")
+    if decision.chain is not None:
+        return await run_chain(request, decision, decision.chain)
+    operation = OperationTarget(
+        target=target,
+        operation_id=decision.operation_id,
+        method=request.method,
+        base_path="",
+        path_template=decision.operation_path,
+        policy=decision.policy,
+    )
     call = FuncCall(
         request=request,
-        func=func_ref,
+        func=FuncRef(name=target.name, sha=target.sha, operation=decision.operation_id),
         operation_path=decision.operation_path,
         parameters=decision.parameters,
         form_body=decision.form_body,
         settings=target.settings,
-        retry_on_error=policy.retry_attempts > 0,
+        retry_on_error=decision.policy.retry_attempts > 0,
     )
-    timeout = timedelta(seconds=policy.timeout)
-    try:
-        response: ResponseEnvelope = await workflow.execute_activity(
-            decision.operation_id,
-            call,
-            result_type=ResponseEnvelope,
-            task_queue=target.task_queue,
-            start_to_close_timeout=timeout,
-            # The whole budget, retries on a lost Runner included: then 504.
-            schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
-            heartbeat_timeout=timedelta(seconds=target.settings.heartbeat_timeout),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(milliseconds=100),
-                maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
-                non_retryable_error_types=[OPERATION_NOT_FOUND],
-            ),
-        )
-        return response
-    except ActivityError as err:
-        cause = err.cause
-        if isinstance(cause, TimeoutError):
-            return problem_response(
-                request.request_id,
-                504,
-                "Gateway Timeout",
-                f"{decision.operation_id} did not answer within {policy.timeout:g} s",
-                func=func_ref,
-            )
-        if isinstance(cause, ApplicationError) and cause.type == FUNC_ERROR:
-            details = cause.details[0] if cause.details else {}
-            return problem_response(
-                request.request_id,
-                500,
-                "Internal Server Error",
-                f"{cause.message} (after {policy.retry_attempts} attempts)",
-                func=func_ref,
-                extra=details if isinstance(details, dict) else None,
-            )
-        workflow.logger.warning("operation %s failed: %s", decision.operation_id, cause)
-        return problem_response(
-            request.request_id,
-            500,
-            "Internal Server Error",
-            f"{decision.operation_id} could not be run",
-            func=func_ref,
-        )
+    return await run_operation(call, operation)
 
 
 @workflow.defn(name=ROUTED_REQUEST_WORKFLOW_TYPE)
@@ -165,7 +123,4 @@ class RoutedRequestWorkflow:
 
     @workflow.run
     async def run(self, routed: RoutedRequest) -> ResponseEnvelope:
-        request, decision = routed.request, routed.decision
-        if decision.answer is not None or decision.target is None:
-            return decision.answer or problem_response(request.request_id, 500, "No route decision")
-        return await run_operation(request, decision, decision.target)
+        return await run_decision(routed.request, routed.decision)

@@ -1,5 +1,6 @@
 """What Func code may return or raise besides plain values (exported as
-``funcatron_wf.Response`` and ``funcatron_wf.HTTPError``)."""
+``funcatron_wf.Response``, ``funcatron_wf.HTTPError`` and
+``funcatron_wf.forward``)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,25 @@ class HTTPError(FuncatronError):
         self.title = title or HTTPStatus(status).phrase
         self.headers = dict(headers or {})
         super().__init__(f"{status} {self.title}" + (f": {detail}" if detail else ""))
+
+
+@dataclass
+class Forwarded:
+    """A Func's answer that hands the request on (made by ``forward``)."""
+
+    call: str
+    body: Any = None
+    args: dict[str, Any] | None = None
+
+
+def forward(call: str, body: Any = None, **args: Any) -> Forwarded:
+    """Return this from a Func to hand the request to another operation:
+    ``return forward("inventory:stock.reserve", {"sku": sku}, warehouse="b")``.
+
+    ``call`` is an operationId of the same Func or ``FUNC:operationId``;
+    ``body`` any body a Func may return (dict, list, str, bytes, None);
+    ``args`` the operation's parameters by name. That operation's reply is
+    the request's reply. Forwards are bounded (8 hops) and a loop is answered
+    508, naming the path.
+    """
+    return Forwarded(call, body, args)

@@ -10,11 +10,14 @@ routing activity both call ``decide``; neither adds a rule of its own.
 
 from __future__ import annotations
 
+import copy
 import logging
 
 from funcatron_wf.engine.blobs import BlobStore, MissingBlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
+    ChainPlan,
     FuncTarget,
+    OperationTarget,
     RegisteredFunc,
     RegistrySnapshot,
     RequestEnvelope,
@@ -36,6 +39,40 @@ class RegistryView:
         self.generation = snapshot.generation
         self.table = RouteTable(snapshot.funcs)
         self._validators: dict[str, OperationValidator] = {}
+        self._chains = {plan.name: plan for func in snapshot.funcs for plan in func.chains}
+        self._operations = {
+            (func.name, route.operation_id): OperationTarget(
+                target=target(func),
+                operation_id=route.operation_id,
+                method=route.method,
+                base_path=route.base_path,
+                path_template=route.path_template,
+                policy=route.policy,
+            )
+            for func in snapshot.funcs
+            for route in func.routes
+            if route.chain is None
+        }
+
+    def operation(self, func: str, operation_id: str) -> OperationTarget | None:
+        """Where FUNC:operationId runs now (an operation served by code)."""
+        return self._operations.get((func, operation_id))
+
+    def pinned_chain(self, name: str) -> ChainPlan | str:
+        """The chain with every step's operation resolved to the version
+        live now (so a deploy while it runs does not mix versions), or why not."""
+        plan = self._chains.get(name)
+        if plan is None:
+            return f"no chain {name!r} is deployed"
+        pinned = copy.deepcopy(plan)
+        for step in pinned.steps():
+            step.resolved = self.operation(step.func, step.operation_id)
+            if step.resolved is None:
+                return (
+                    f"chain {name!r}: step {step.name!r} calls {step.call}, "
+                    "which no deployed Func serves"
+                )
+        return pinned
 
     def match(self, request: RequestEnvelope) -> RouteMatch:
         return self.table.match(request.host, request.method, request.path)
@@ -84,17 +121,45 @@ def decide(
     answer = invalid_request_response(request, validated)
     if answer is not None:
         return RouteDecision(answer=answer)
-    func = match.func
-    return RouteDecision(
-        target=FuncTarget(
-            name=func.name, sha=func.sha, task_queue=func.task_queue, settings=func.settings
-        ),
+    decision = RouteDecision(
+        target=target(match.func),
         operation_id=match.route.operation_id,
         operation_path=match.operation_path,
         policy=match.route.policy,
         parameters=validated.parameters,
         form_body=validated.form_body,
     )
+    if match.route.chain is not None:
+        return with_chain(request, decision, view.pinned_chain(match.route.chain))
+    return decision
+
+
+def target(func: RegisteredFunc) -> FuncTarget:
+    return FuncTarget(
+        name=func.name, sha=func.sha, task_queue=func.task_queue, settings=func.settings
+    )
+
+
+def with_chain(
+    request: RequestEnvelope, decision: RouteDecision, chain: ChainPlan | str
+) -> RouteDecision:
+    """A chain's request carries its pinned plan, or is answered here."""
+    if isinstance(chain, str):
+        return RouteDecision(
+            answer=problem_response(request.request_id, 500, "Internal Server Error", chain)
+        )
+    if request.body is not None and request.body.encoding == "ref":
+        # a chain shapes its body in the workflow, where a blob ref cannot be read
+        return RouteDecision(
+            answer=problem_response(
+                request.request_id,
+                413,
+                "Content Too Large",
+                f"chain {chain.name!r} takes bodies up to the inline limit only",
+            )
+        )
+    decision.chain = chain
+    return decision
 
 
 def no_route_response(request: RequestEnvelope, match: RouteMatch) -> ResponseEnvelope:

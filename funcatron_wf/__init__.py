@@ -6,8 +6,8 @@ live in ``funcatron_wf.engine``, ``funcatron_wf.workers``, ``funcatron_wf.source
 """
 
 from funcatron_wf.engine.errors import FuncatronError
-from funcatron_wf.engine.responses import HTTPError, Response
+from funcatron_wf.engine.responses import HTTPError, Response, forward
 
-__all__ = ["FuncatronError", "HTTPError", "Response", "__version__"]
+__all__ = ["FuncatronError", "HTTPError", "Response", "__version__", "forward"]
 
 __version__ = "0.1.0"

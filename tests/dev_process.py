@@ -74,6 +74,18 @@ class DevProcess:
             for name, pid in re.findall(r"started ([\w.-]+) \(pid (\d+)\)", self.output())
         }
 
+    def invoke(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`funcatron-wf invoke ARGS` against this stack's Temporal."""
+        done = subprocess.run(
+            [FUNCATRON, "invoke", *args, "--temporal", self.temporal_address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        print(f"invoke {args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}")  # on failure
+        return done
+
     def interrupt(self, timeout: float = 60.0) -> int:
         """Ctrl-C, as a user would; returns dev's exit code."""
         if self.popen.poll() is None:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.client_loop import answers_while, assert_rode_it_out
 from tests.conftest import EXAMPLES, problem_document
-from tests.dev_process import FUNCATRON, DevProcess, pid_alive, running
+from tests.dev_process import DevProcess, pid_alive, running
 
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$")
 QUEUE = "greetings"
@@ -130,42 +129,28 @@ def test_temporal_http_api_is_not_reachable_from_the_public_listener(http: httpx
     assert "executions" not in response.text
 
 
-def run_invoke(dev: DevProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [FUNCATRON, "invoke", *args, "--temporal", dev.temporal_address],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    print(
-        f"invoke {args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    )  # shown on failure
-    return done
-
-
 def test_invoke_runs_a_request_without_nginx(dev: DevProcess) -> None:
-    done = run_invoke(dev, "GET", "/v1/greet/Bob", "--host", "hello.local")
+    done = dev.invoke("GET", "/v1/greet/Bob", "--host", "hello.local")
     assert done.returncode == 0
     assert done.stdout.startswith("HTTP 200\n")
     assert done.stdout.rstrip().endswith('{"greeting": "Hello, Bob"}')
 
 
 def test_invoke_with_json_data(dev: DevProcess) -> None:
-    done = run_invoke(dev, "POST", "/api/pets", "--host", "pets.local", "--data", '{"name": "Tom"}')
+    done = dev.invoke("POST", "/api/pets", "--host", "pets.local", "--data", '{"name": "Tom"}')
     assert done.returncode == 0
     assert done.stdout.startswith("HTTP 201\n")
     assert json.loads(done.stdout.strip().splitlines()[-1])["name"] == "Tom"
 
 
 def test_invoke_exits_1_on_an_error_status(dev: DevProcess) -> None:
-    done = run_invoke(dev, "GET", "/v1/nowhere", "--host", "hello.local")
+    done = dev.invoke("GET", "/v1/nowhere", "--host", "hello.local")
     assert done.returncode == 1
     assert done.stdout.startswith("HTTP 404\n")
 
 
 def test_invoke_refuses_malformed_json_data(dev: DevProcess) -> None:
-    done = run_invoke(dev, "POST", "/api/pets", "--host", "pets.local", "--data", "{nope")
+    done = dev.invoke("POST", "/api/pets", "--host", "pets.local", "--data", "{nope")
     assert done.returncode == 2
     assert "Invalid value for --data: not valid JSON" in done.stderr
 

@@ -10,6 +10,7 @@ def test_public_exports() -> None:
         "HTTPError",
         "Response",
         "__version__",
+        "forward",
     ]
     assert issubclass(funcatron_wf.HTTPError, funcatron_wf.FuncatronError)
 

@@ -18,6 +18,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from funcatron_wf.engine import registry_client
 from funcatron_wf.engine.contracts import (
     REGISTRY_WORKFLOW_ID,
+    ChainPlan,
     RegisteredFunc,
     RegistrySnapshot,
     RequestEnvelope,
@@ -95,6 +96,22 @@ async def test_a_queue_bound_by_another_func_is_refused(
     second.routes = [replace(route, queue=queue) for route in second.routes]
     await register_func(temporal_client, first)
     with pytest.raises(RegistrationRefused, match=f"queue '{queue}' is already bound to Func"):
+        await register_func(temporal_client, second)
+
+
+async def test_a_chain_declared_by_another_func_is_refused(
+    temporal_client: Client, tron_queue: str
+) -> None:
+    chain = ChainPlan(name=f"c-{uuid.uuid4().hex}", source="c.chain.yaml")
+    first, second = (
+        unique_func(f"{uuid.uuid4().hex}.local"),
+        unique_func(f"{uuid.uuid4().hex}.local"),
+    )
+    first.chains = second.chains = [chain]
+    await register_func(temporal_client, first)
+    with pytest.raises(
+        RegistrationRefused, match=f"chain '{chain.name}' is already declared by Func"
+    ):
         await register_func(temporal_client, second)
 
 

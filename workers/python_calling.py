@@ -6,7 +6,8 @@ also arrives as ``x_trace`` / ``pet_id``); the request body as ``body``
 (parsed JSON, a dict for forms, text, or bytes); the whole envelope as
 ``request`` for a function that declares it. Returns: dict/list -> 200 JSON,
 str -> text, bytes -> octet-stream, None -> 204, ``(body, status[,
-headers])``, or a ``Response``. ``raise HTTPError(status, detail)`` answers
+headers])``, a ``Response``, or ``forward(...)`` to hand the request to
+another operation. ``raise HTTPError(status, detail)`` answers
 that status. Any other exception is the Runner's to answer
 (workers/runner.py): a 500 carrying the request id, or a retry.
 """
@@ -19,8 +20,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelope, problem_response
-from funcatron_wf.engine.responses import HTTPError, Response
+from funcatron_wf.engine.contracts import (
+    Body,
+    Forward,
+    RequestEnvelope,
+    ResponseEnvelope,
+    problem_response,
+)
+from funcatron_wf.engine.responses import Forwarded, HTTPError, Response
 from funcatron_wf.workers.hosts import HostCall
 
 
@@ -71,6 +78,8 @@ def build_arguments(function: Callable[..., Any], host_call: HostCall) -> dict[s
 
 def to_response(result: Any, request: RequestEnvelope) -> ResponseEnvelope:
     """Turn whatever the function returned into a response envelope."""
+    if isinstance(result, Forwarded):
+        return _forward_response(result, request)
     if isinstance(result, Response):
         headers = {name.lower(): str(value) for name, value in (result.headers or {}).items()}
         if result.content_type:
@@ -86,27 +95,44 @@ def to_response(result: Any, request: RequestEnvelope) -> ResponseEnvelope:
     return _response_for_body(result, status, headers, request)
 
 
+def body_of(result: Any) -> tuple[Body | None, str | None]:
+    """A returned value as a body and its media type (None: no body)."""
+    if result is None:
+        return None, None
+    if isinstance(result, dict | list):
+        return Body.from_json(result), "application/json"
+    if isinstance(result, str):
+        return Body.from_text(result), "text/plain; charset=utf-8"
+    if isinstance(result, bytes | bytearray):
+        return Body.from_bytes(bytes(result)), "application/octet-stream"
+    raise TypeError(
+        f"cannot send a {type(result).__name__} as a reply; return a dict, list, str, "
+        "bytes, None, a Response, a (body, status[, headers]) tuple or forward(...)"
+    )
+
+
 def _response_for_body(
     result: Any, status: int, headers: dict[str, str], request: RequestEnvelope
 ) -> ResponseEnvelope:
-    if result is None:
+    body, media_type = body_of(result)
+    if body is None:
         return ResponseEnvelope(
             status=204 if status == 200 else status, request_id=request.request_id, headers=headers
         )
-    if isinstance(result, dict | list):
-        body, media_type = Body.from_json(result), "application/json"
-    elif isinstance(result, str):
-        body, media_type = Body.from_text(result), "text/plain; charset=utf-8"
-    elif isinstance(result, bytes | bytearray):
-        body, media_type = Body.from_bytes(bytes(result)), "application/octet-stream"
-    else:
-        raise TypeError(
-            f"cannot send a {type(result).__name__} as a reply; return a dict, list, str, "
-            "bytes, None, a Response or a (body, status[, headers]) tuple"
-        )
-    headers.setdefault("content-type", media_type)
+    headers.setdefault("content-type", media_type or "application/octet-stream")
     return ResponseEnvelope(
         status=status, request_id=request.request_id, headers=headers, body=body
+    )
+
+
+def _forward_response(forwarded: Forwarded, request: RequestEnvelope) -> ResponseEnvelope:
+    body, media_type = body_of(forwarded.body)
+    return ResponseEnvelope(
+        status=200,
+        request_id=request.request_id,
+        forward=Forward(
+            call=forwarded.call, body=body, content_type=media_type, args=forwarded.args or {}
+        ),
     )
 
 

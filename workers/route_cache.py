@@ -19,7 +19,9 @@ from temporalio.client import Client
 
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.contracts import (
+    RESOLVE_ACTIVITY,
     ROUTE_ACTIVITY,
+    OperationTarget,
     RegistrySnapshot,
     RequestEnvelope,
     RouteDecision,
@@ -66,3 +68,14 @@ class RouteCache:
     async def route(self, request: RequestEnvelope) -> RouteDecision:
         """RequestWorkflow's routing step, as a local activity."""
         return await self.decide(request)
+
+    @activity.defn(name=RESOLVE_ACTIVITY)
+    async def resolve(self, func: str, operation_id: str) -> OperationTarget | None:
+        """Where FUNC:operationId runs now (a Func's forward), as a local activity."""
+        if time.monotonic() - self._loaded_at > self._max_age:
+            await self._refresh()
+        found = self._view.operation(func, operation_id)
+        if found is None:
+            await self._refresh()  # registered a moment ago?
+            found = self._view.operation(func, operation_id)
+        return found

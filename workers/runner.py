@@ -97,8 +97,9 @@ async def _heartbeat_forever(every: float) -> None:
 def checked_reply(
     validator: OperationValidator, call: FuncCall, response: ResponseEnvelope
 ) -> ResponseEnvelope:
-    """With ``validate_responses`` on, a reply that breaks its schema becomes a 500."""
-    if not call.settings.validate_responses:
+    """With ``validate_responses`` on, a reply that breaks its schema becomes a
+    500 (a forward is not a reply: the operation it names answers)."""
+    if not call.settings.validate_responses or response.forward is not None:
         return response
     problems = response_violations(validator, call.request, call.operation_path, response)
     if not problems:

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.chain_run import DetachedStepWorkflow
 from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import ensure_registry
@@ -33,11 +34,12 @@ def tron_worker(
     blobs: BlobStore | None = None,
     cache: RouteCache | None = None,
 ) -> Worker:
+    cache = cache or RouteCache(client, blobs=blobs)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[RequestWorkflow, RoutedRequestWorkflow, RegistryWorkflow],
-        activities=[(cache or RouteCache(client, blobs=blobs)).route],
+        workflows=[RequestWorkflow, RoutedRequestWorkflow, DetachedStepWorkflow, RegistryWorkflow],
+        activities=[cache.route, cache.resolve],
         # Our workflow code is the platform's own, small and reviewed for
         # determinism (and replay-tested); the sandbox's per-task cost is
         # measured in docs/performance.md.
