@@ -352,11 +352,17 @@ class ChainPlan:
         return [step for stage in self.stages for step in stage.steps]
 
 
+# Where registered specs live in the bundle store: specs/<SHA-256 of the spec's JSON>.json
+SPEC_REF_PATTERN = r"specs/[0-9a-f]{64}\.json"
+
+
 @dataclass
 class RegisteredFunc:
     """A Func version in the Registry: its routes, the task queue of its
     Runners, and its spec as registered (rewritten, in OpenAPI 3 form), which
-    the Tron validates requests against and the Runner checks replies with."""
+    the Tron validates requests against and the Runner checks replies with:
+    inline in ``openapi`` (``dev``), or in the bundle store under
+    ``spec_ref`` (a deploy), so the Registry stays small."""
 
     name: str
     sha: str
@@ -365,14 +371,71 @@ class RegisteredFunc:
     settings: FuncSettings = field(default_factory=FuncSettings)
     openapi: dict[str, Any] = field(default_factory=dict)
     chains: list[ChainPlan] = field(default_factory=list)
+    spec_ref: str | None = None
+    deployed_at: str = ""  # ISO 8601, UTC
+    deployed_by: str = ""  # user@host, or what deployed it
+    stage: str = ""  # the stage whose spec rewrites were applied
+
+
+@dataclass
+class Canary:
+    """A second version of a Func taking ``percent`` of its requests."""
+
+    func: RegisteredFunc
+    percent: float
 
 
 @dataclass
 class RegistrySnapshot:
-    """Everything routing needs; ``generation`` grows with every change."""
+    """Everything routing needs: the live version of every Func and the
+    canaries; ``generation`` grows with every change."""
 
     generation: int = 0
     funcs: list[RegisteredFunc] = field(default_factory=list)
+    canaries: list[Canary] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    """One Func in the Registry: every version deployed (oldest first), the
+    live one, an optional canary, and how many Runners each serving version
+    gets. A version added but not yet live or canary is pending: its pool
+    starts, and the deploy switches to it once the pool polls."""
+
+    name: str
+    versions: list[RegisteredFunc] = field(default_factory=list)
+    live: str | None = None  # SHA
+    canary: str | None = None  # SHA
+    canary_percent: float = 0.0
+    pending: str | None = None  # SHA
+    replicas: int = 1
+
+    def version(self, sha: str | None) -> RegisteredFunc | None:
+        return next((v for v in self.versions if sha is not None and v.sha == sha), None)
+
+    def serving(self) -> list[RegisteredFunc]:
+        """The versions that need a pool: live, canary and pending."""
+        shas = {self.live, self.canary, self.pending} - {None}
+        return [version for version in self.versions if version.sha in shas]
+
+
+@dataclass
+class FuncChange:
+    """The argument of the Registry's changes to one Func (activate, promote,
+    rollback, undeploy, scale): which Func, and what the change needs."""
+
+    name: str
+    sha: str | None = None  # activate: the version; rollback: the one to go back to
+    canary_percent: float | None = None  # activate as a canary taking this share
+    replicas: int | None = None  # scale
+
+
+@dataclass
+class RegistryState:
+    """The Registry workflow's whole state (its continue-as-new input)."""
+
+    generation: int = 0
+    deployments: list[Deployment] = field(default_factory=list)
 
 
 # --- routing and calling ------------------------------------------------------
@@ -392,6 +455,13 @@ class RouteDecision:
     form_body: dict[str, Any] | None = None
     # The operation is served by this chain, every step's version pinned.
     chain: ChainPlan | None = None
+    canary: bool = False  # the target is the Func's canary version
+
+
+def canary_bucket(request_id: str) -> float:
+    """Where a request falls in 0..100 for the canary split: from its id, so
+    a retry under the same id goes to the same version."""
+    return int(request_id[:8], 16) % 10000 / 100
 
 
 @dataclass

@@ -54,3 +54,8 @@ class ChainError(FuncatronError):
         self.path = path
         self.line = line
         self.problem = problem
+
+
+class BundleError(FuncatronError):
+    """A bundle cannot be built, stored or trusted (a bad archive, a SHA that
+    does not match its content, a dependency that cannot be vendored)."""

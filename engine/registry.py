@@ -1,10 +1,14 @@
-"""The Registry: which Funcs are deployed and their routes, kept in Temporal
-itself as one long-running workflow, changed by validated updates and read by
-queries (DESIGN.md, "Registry").
+"""The Registry: which Funcs are deployed, every version of each, the live
+one and an optional canary, kept in Temporal itself as one long-running
+workflow, changed by validated updates and read by queries (DESIGN.md,
+"Registry").
 
-A conflicting registration is refused by the update's validator, so it never
-reaches history. The workflow continues-as-new with its state when Temporal
-suggests it, so its history stays small however many deploys it sees.
+A change that is wrong (a route another Func serves, an unknown SHA, a
+rollback with nothing to go back to) is refused by the update's validator,
+so it never reaches history and changes nothing. The workflow
+continues-as-new with its state when Temporal suggests it, so its history
+stays small however many deploys it sees; its state stays small because a
+deployed version's spec lives in the bundle store (``spec_ref``).
 """
 
 from temporalio import workflow
@@ -12,10 +16,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.contracts import (
         REGISTRY_WORKFLOW_TYPE,
+        Canary,
+        Deployment,
+        FuncChange,
         RegisteredFunc,
         RegistrySnapshot,
+        RegistryState,
         Route,
     )
+
+# Versions kept per Func (for rollback and `ls`); older ones are forgotten.
+MAX_VERSIONS = 20
 
 
 def _routing_key(route: Route) -> tuple[str, str, str, str]:
@@ -25,44 +36,196 @@ def _routing_key(route: Route) -> tuple[str, str, str, str]:
 @workflow.defn(name=REGISTRY_WORKFLOW_TYPE)
 class RegistryWorkflow:
     @workflow.init
-    def __init__(self, state: RegistrySnapshot) -> None:
+    def __init__(self, state: RegistryState) -> None:
         self._generation = state.generation
-        self._funcs: dict[str, RegisteredFunc] = {func.name: func for func in state.funcs}
+        self._deployments: dict[str, Deployment] = {d.name: d for d in state.deployments}
 
     @workflow.run
-    async def run(self, state: RegistrySnapshot) -> None:
+    async def run(self, state: RegistryState) -> None:
         await workflow.wait_condition(
             lambda: (
                 workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
             )
         )
-        workflow.continue_as_new(self.snapshot())
+        workflow.continue_as_new(self.state())
+
+    # --- reading ---------------------------------------------------------------
 
     @workflow.query
     def snapshot(self) -> RegistrySnapshot:
-        return RegistrySnapshot(generation=self._generation, funcs=list(self._funcs.values()))
+        """What routing needs: every live version, and the canaries."""
+        funcs, canaries = [], []
+        for deployment in self._deployments.values():
+            live = deployment.version(deployment.live)
+            if live is None:
+                continue
+            funcs.append(live)
+            canary = deployment.version(deployment.canary)
+            if canary is not None:
+                canaries.append(Canary(canary, deployment.canary_percent))
+        return RegistrySnapshot(generation=self._generation, funcs=funcs, canaries=canaries)
+
+    @workflow.query
+    def state(self) -> RegistryState:
+        """Everything: every version of every Func (for `ls`, Runners, the controller)."""
+        return RegistryState(
+            generation=self._generation, deployments=list(self._deployments.values())
+        )
 
     @workflow.query
     def generation(self) -> int:
-        """What Trons ask every second; they read the snapshot, which carries
-        every Func's spec, only when this has moved."""
+        """What Trons ask every second; they read the snapshot only when this moved."""
         return self._generation
+
+    # --- changing ----------------------------------------------------------------
+
+    def _changed(self) -> RegistryState:
+        self._generation += 1
+        return self.state()
+
+    def _add(self, func: RegisteredFunc) -> Deployment:
+        deployment = self._deployments.setdefault(func.name, Deployment(name=func.name))
+        shas = [v.sha for v in deployment.versions]
+        if func.sha in shas:  # again (a rollback warming its pool): keep its place
+            deployment.versions[shas.index(func.sha)] = func
+            return deployment
+        deployment.versions.append(func)
+        keep = {deployment.live, deployment.canary, deployment.pending}
+        while len(deployment.versions) > MAX_VERSIONS:
+            oldest = next(v for v in deployment.versions if v.sha not in keep)
+            deployment.versions.remove(oldest)
+        return deployment
 
     @workflow.update
     def register_func(self, func: RegisteredFunc) -> RegistrySnapshot:
-        """Add a Func, or replace the version registered under its name."""
-        self._funcs[func.name] = func
-        self._generation += 1
+        """Add a version and make it live at once (``dev``, which runs its pool first)."""
+        deployment = self._add(func)
+        deployment.live, deployment.canary, deployment.pending = func.sha, None, None
+        self._changed()
         return self.snapshot()
 
+    @workflow.update
+    def add_version(self, func: RegisteredFunc) -> RegistryState:
+        """Add a version as pending: its pool starts; `activate` switches to it."""
+        self._add(func).pending = func.sha
+        return self._changed()
+
+    @workflow.update
+    def activate(self, change: FuncChange) -> RegistryState:
+        """Make a version live, or (``canary_percent``) the canary."""
+        deployment = self._deployments[change.name]
+        if deployment.pending == change.sha:
+            deployment.pending = None
+        if change.canary_percent is None:
+            deployment.live, deployment.canary = change.sha, None
+        else:
+            deployment.canary, deployment.canary_percent = change.sha, change.canary_percent
+        return self._changed()
+
+    @workflow.update
+    def promote(self, change: FuncChange) -> RegistryState:
+        """The canary becomes the live version."""
+        deployment = self._deployments[change.name]
+        deployment.live, deployment.canary = deployment.canary, None
+        return self._changed()
+
+    @workflow.update
+    def rollback(self, change: FuncChange) -> RegistryState:
+        """Back to ``sha``, or to the version deployed before the live one."""
+        deployment = self._deployments[change.name]
+        deployment.live = change.sha or self._previous(deployment)
+        deployment.canary = None
+        return self._changed()
+
+    @workflow.update
+    def undeploy(self, change: FuncChange) -> RegistryState:
+        del self._deployments[change.name]
+        return self._changed()
+
+    @workflow.update
+    def scale(self, change: FuncChange) -> RegistryState:
+        self._deployments[change.name].replicas = change.replicas or 0
+        return self._changed()
+
+    # --- validators: a refused change never reaches history ----------------------
+
     @register_func.validator
-    def _refuse_conflicting_routes(self, func: RegisteredFunc) -> None:
+    def _check_register(self, func: RegisteredFunc) -> None:
+        self._refuse_conflicts(func)
+
+    @add_version.validator
+    def _check_add(self, func: RegisteredFunc) -> None:
+        self._refuse_conflicts(func)
+
+    @activate.validator
+    def _check_activate(self, change: FuncChange) -> None:
+        deployment = self._deployment(change)
+        if deployment.version(change.sha) is None:
+            raise ValueError(f"Func {change.name!r} has no version {change.sha!r}")
+        if change.canary_percent is not None:
+            if not 0 < change.canary_percent < 100:
+                raise ValueError("a canary takes between 0 and 100 percent of the requests")
+            if deployment.live is None:
+                raise ValueError(f"Func {change.name!r} has no live version to be a canary beside")
+            if deployment.live == change.sha:
+                raise ValueError(f"version {change.sha[:12]} of {change.name!r} is already live")
+
+    @promote.validator
+    def _check_promote(self, change: FuncChange) -> None:
+        if self._deployment(change).canary is None:
+            raise ValueError(f"Func {change.name!r} has no canary to promote")
+
+    @rollback.validator
+    def _check_rollback(self, change: FuncChange) -> None:
+        deployment = self._deployment(change)
+        if change.sha is None:
+            self._previous(deployment)
+            return
+        found = [v.sha for v in deployment.versions if v.sha.startswith(change.sha)]
+        if len(found) != 1:
+            raise ValueError(
+                f"Func {change.name!r} has {'no' if not found else 'more than one'} version "
+                f"{change.sha!r}; `funcatron-wf ls` lists them"
+            )
+        if found[0] != change.sha:
+            raise ValueError(f"give the whole SHA: {found[0]}")
+
+    @undeploy.validator
+    def _check_undeploy(self, change: FuncChange) -> None:
+        self._deployment(change)
+
+    @scale.validator
+    def _check_scale(self, change: FuncChange) -> None:
+        self._deployment(change)
+        if change.replicas is None or change.replicas < 0:
+            raise ValueError("replicas must be 0 or more")
+
+    def _deployment(self, change: FuncChange) -> Deployment:
+        deployment = self._deployments.get(change.name)
+        if deployment is None:
+            deployed = ", ".join(sorted(self._deployments)) or "none"
+            raise ValueError(f"no Func {change.name!r} is deployed (deployed: {deployed})")
+        return deployment
+
+    @staticmethod
+    def _previous(deployment: Deployment) -> str:
+        shas = [v.sha for v in deployment.versions]
+        if deployment.live not in shas or shas.index(deployment.live) == 0:
+            raise ValueError(f"Func {deployment.name!r} has no earlier version to roll back to")
+        return shas[shas.index(deployment.live) - 1]
+
+    def _refuse_conflicts(self, func: RegisteredFunc) -> None:
         if not func.routes:
             raise ValueError(f"Func {func.name!r} has no operations to route to")
+        others = [
+            version
+            for deployment in self._deployments.values()
+            if deployment.name != func.name
+            for version in deployment.serving()
+        ]
         claimed = {
             _routing_key(route): (other.name, route.operation_id)
-            for other in self._funcs.values()
-            if other.name != func.name
+            for other in others
             for route in other.routes
         }
         conflicts = [
@@ -73,8 +236,7 @@ class RegistryWorkflow:
         ]
         queues = {
             route.queue: (other.name, route.operation_id)
-            for other in self._funcs.values()
-            if other.name != func.name
+            for other in others
             for route in other.routes
             if route.queue
         }
@@ -84,12 +246,7 @@ class RegistryWorkflow:
             for route in func.routes
             if route.queue in queues
         ]
-        chains = {
-            plan.name: other.name
-            for other in self._funcs.values()
-            if other.name != func.name
-            for plan in other.chains
-        }
+        chains = {plan.name: other.name for other in others for plan in other.chains}
         conflicts += [
             f"chain {plan.name!r} is already declared by Func {chains[plan.name]!r}"
             for plan in func.chains

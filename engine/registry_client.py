@@ -1,6 +1,8 @@
-"""Client-side calls on the Registry workflow (start it, register, read)."""
+"""Client-side calls on the Registry workflow (start it, change it, read it)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -10,8 +12,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from funcatron_wf.engine.contracts import (
     REGISTRY_WORKFLOW_ID,
     TRON_TASK_QUEUE,
+    FuncChange,
     RegisteredFunc,
     RegistrySnapshot,
+    RegistryState,
 )
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.registry import RegistryWorkflow
@@ -25,21 +29,58 @@ async def ensure_registry(client: Client, *, task_queue: str = TRON_TASK_QUEUE) 
     """Start the Registry workflow unless it is already running."""
     await client.start_workflow(
         RegistryWorkflow.run,
-        RegistrySnapshot(),
+        RegistryState(),
         id=REGISTRY_WORKFLOW_ID,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
-async def register_func(client: Client, func: RegisteredFunc) -> RegistrySnapshot:
+async def _change(client: Client, update: Any, argument: Any) -> Any:
+    """Run one of the Registry's updates; a refusal becomes RegistrationRefused."""
     handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
     try:
-        return await handle.execute_update(RegistryWorkflow.register_func, func)
+        return await handle.execute_update(update, argument)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise RegistrationRefused(message) from err
+
+
+async def register_func(client: Client, func: RegisteredFunc) -> RegistrySnapshot:
+    """Add a version and make it live at once (``dev``)."""
+    snapshot: RegistrySnapshot = await _change(client, RegistryWorkflow.register_func, func)
+    return snapshot
+
+
+async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
+    """Add a version as pending (a deploy, before its pool polls)."""
+    state: RegistryState = await _change(client, RegistryWorkflow.add_version, func)
+    return state
+
+
+async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
+    """``what``: activate, promote, rollback, undeploy or scale."""
+    update = {
+        "activate": RegistryWorkflow.activate,
+        "promote": RegistryWorkflow.promote,
+        "rollback": RegistryWorkflow.rollback,
+        "undeploy": RegistryWorkflow.undeploy,
+        "scale": RegistryWorkflow.scale,
+    }[what]
+    state: RegistryState = await _change(client, update, change)
+    return state
+
+
+async def read_registry_state(client: Client) -> RegistryState:
+    """Every version of every Func; an empty state when no Registry runs yet."""
+    handle = client.get_workflow_handle_for(RegistryWorkflow.run, REGISTRY_WORKFLOW_ID)
+    try:
+        return await handle.query(RegistryWorkflow.state)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return RegistryState()
 
 
 async def read_registry(client: Client) -> RegistrySnapshot:
@@ -71,18 +112,14 @@ class NotRegistered(FuncatronError):
 
 
 async def registered_func(client: Client, name: str, sha: str) -> RegisteredFunc:
-    """The Registry's record of one Func version: its spec as registered
-    (rewritten, converted to OpenAPI 3), its routes and its task queue."""
-    try:
-        snapshot = await read_registry(client)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        snapshot = RegistrySnapshot()
-    for func in snapshot.funcs:
-        if func.name == name and func.sha == sha:
-            return func
-    versions = [func.sha[:12] for func in snapshot.funcs if func.name == name]
+    """The Registry's record of one Func version (live, canary, pending or
+    older): its spec as registered, its routes and its task queue."""
+    state = await read_registry_state(client)
+    deployment = next((d for d in state.deployments if d.name == name), None)
+    found = deployment.version(sha) if deployment else None
+    if found is not None:
+        return found
+    versions = [v.sha[:12] for v in deployment.versions] if deployment else []
     raise NotRegistered(
         f"Func {name!r} version {sha[:12]} is not in the Registry"
         + (f" (it holds {', '.join(versions)})" if versions else "")

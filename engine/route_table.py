@@ -26,6 +26,7 @@ class RouteMatch:
     path_params: dict[str, str] = field(default_factory=dict)
     operation_path: str = ""  # the request path below the route's base path
     allowed_methods: list[str] = field(default_factory=list)
+    canary: bool = False  # matched on the Func's canary version
 
     @property
     def operation_id(self) -> str:

@@ -23,9 +23,11 @@ from funcatron_wf.engine.contracts import (
     RequestEnvelope,
     ResponseEnvelope,
     RouteDecision,
+    canary_bucket,
     problem_response,
 )
 from funcatron_wf.engine.route_table import RouteMatch, RouteTable
+from funcatron_wf.engine.spec_store import SpecNotFound, SpecStore, registered_spec
 from funcatron_wf.engine.validation import OperationValidator, ValidatedRequest
 
 logger = logging.getLogger(__name__)
@@ -35,9 +37,14 @@ class RegistryView:
     """What routing reads: the Registry's routes, indexed once per snapshot,
     and one validator per Func version, built when first needed."""
 
-    def __init__(self, snapshot: RegistrySnapshot) -> None:
+    def __init__(self, snapshot: RegistrySnapshot, specs: SpecStore | None = None) -> None:
         self.generation = snapshot.generation
         self.table = RouteTable(snapshot.funcs)
+        self._specs = specs
+        self._canaries = {
+            canary.func.name: (RouteTable([canary.func]), canary.percent)
+            for canary in snapshot.canaries
+        }
         self._validators: dict[str, OperationValidator] = {}
         self._chains = {plan.name: plan for func in snapshot.funcs for plan in func.chains}
         self._operations = {
@@ -75,17 +82,30 @@ class RegistryView:
         return pinned
 
     def match(self, request: RequestEnvelope) -> RouteMatch:
-        return self.table.match(request.host, request.method, request.path)
+        """The live version's route; for a Func with a canary, the canary's
+        for the requests whose id falls in its share (when it has the route)."""
+        match = self.table.match(request.host, request.method, request.path)
+        if match.func is not None and match.func.name in self._canaries:
+            table, percent = self._canaries[match.func.name]
+            if canary_bucket(request.request_id) < percent:
+                canary = table.match(request.host, request.method, request.path)
+                if canary.func is not None:
+                    canary.canary = True
+                    return canary
+        return match
 
     def validator(self, func: RegisteredFunc) -> OperationValidator:
         validator = self._validators.get(func.sha)
         if validator is None:
-            validator = self._validators[func.sha] = OperationValidator(func.openapi)
+            spec = registered_spec(func, self._specs)
+            validator = self._validators[func.sha] = OperationValidator(spec)
         return validator
 
     def carry_validators_from(self, older: RegistryView) -> None:
         """Keep the validators of versions still registered (building one parses a spec)."""
-        registered = {func.sha for func in self.table.funcs}
+        registered = {func.sha for func in self.table.funcs} | {
+            table.funcs[0].sha for table, _ in self._canaries.values()
+        }
         self._validators.update(
             (sha, validator) for sha, validator in older._validators.items() if sha in registered
         )
@@ -109,7 +129,7 @@ def decide(
             match.operation_path,
             None if request.body is None else body_bytes(request.body, blobs),
         )
-    except MissingBlobStore:
+    except (MissingBlobStore, SpecNotFound):
         raise  # the platform's mistake, not the request's: a 500 from the caller
     except Exception:  # bad input must get an answer, never a stuck workflow
         logger.exception("request %s: validation failed", request.request_id)
@@ -128,6 +148,7 @@ def decide(
         policy=match.route.policy,
         parameters=validated.parameters,
         form_body=validated.form_body,
+        canary=match.canary,
     )
     if match.route.chain is not None:
         return with_chain(request, decision, view.pinned_chain(match.route.chain))

@@ -70,6 +70,19 @@ class Settings(BaseSettings):
         "starts every request itself (dev: one is started)",
     )
 
+    state_dir: Path | None = Field(
+        None,
+        description="the local platform's directory (`up`): its Temporal database, bundle "
+        "store, logs, and where commands find the platform; default "
+        "~/.local/state/funcatron-wf",
+    )
+    bundle_store: Path | None = Field(
+        None, description="the bundle store (a directory; default: STATE_DIR/store)"
+    )
+    max_bundle_size: int = Field(
+        512 * 1024 * 1024, ge=1024, description="largest bundle accepted, packed or unpacked"
+    )
+
     amqp_url: str | None = Field(
         None, description="the RabbitMQ broker of the queue source; dev: one is started"
     )

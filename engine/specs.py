@@ -183,12 +183,17 @@ def load_spec(path: Path, rewrites: list[SpecRewrite] | None = None) -> Spec:
         raise SpecError(
             str(path), "no 'swagger: \"2.0\"' or 'openapi: 3.x' field; which OpenAPI version is it?"
         ) from err
-    problems = [
-        # first line only: with jsonschema_rs installed, messages carry a multi-line dump
-        f"at {'/'.join(str(p) for p in error.absolute_path) or '(top level)'}: "
-        f"{error.message.splitlines()[0]}"
-        for error in validator_cls(document).iter_errors()
-    ]
+    problems: list[str] = []
+    try:
+        for error in validator_cls(document).iter_errors():
+            # first line only: with jsonschema_rs installed, messages carry a multi-line dump
+            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+            problems.append(f"at {where}: {error.message.splitlines()[0]}")
+    except (KeyError, TypeError, AttributeError) as err:
+        # the validator walks the document as OpenAPI shapes it, and trips
+        # over a part that has another shape (``paths: 7``)
+        if not problems:
+            problems.append(f"at {err.args[0] if err.args else '?'}: not shaped as OpenAPI says")
     if problems:
         rewritten = f" (after {REWRITE_SETTING})" if rewrites else ""
         raise SpecError(str(path), f"invalid OpenAPI document{rewritten}: " + "; ".join(problems))

@@ -4,68 +4,32 @@ line naming the problem."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
-import os
-import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import click
 
 from funcatron_wf import __version__
-from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.cli_common import (
+    blob_dir_option,
+    blob_store_of,
+    bundle_store_option,
+    command_settings,
+    exit_without_teardown,
+    platform_options,
+    queue_option,
+    ready_file_option,
+    rewrite_option,
+    run_command,
+    spec_store_of,
+    temporal_options,
+)
+from funcatron_wf.cli_deploy import COMMANDS as DEPLOY_COMMANDS
 from funcatron_wf.engine.errors import FuncatronError
-from funcatron_wf.engine.settings import Settings, load_settings, split_host_port
+from funcatron_wf.engine.settings import split_host_port
 from funcatron_wf.workers.log_context import configure_logging
-
-
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        return asyncio.run(coroutine)
-    except FuncatronError as err:
-        raise click.ClickException(str(err)) from err
-
-
-def _exit_without_teardown(code: int) -> None:
-    """End a command that used a Temporal client, once its work is done.
-
-    The SDK's Rust threads can outlive CPython's finalization and crash the
-    process (SIGABRT/SIGSEGV) after it has printed its answer, turning a
-    success into a failed exit code (temporalio/sdk-python#300, seen here in
-    about one run in eight). So we flush everything and skip the teardown.
-    """
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def temporal_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    @click.option(
-        "--temporal",
-        metavar="HOST:PORT",
-        help="External Temporal frontend (env FUNCATRON_TEMPORAL). "
-        "Default: the embedded dev server on 127.0.0.1:7233.",
-    )
-    @click.option(
-        "--namespace", help="Temporal namespace (env FUNCATRON_NAMESPACE; default 'default')."
-    )
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return command(*args, **kwargs)
-
-    return wrapper
-
-
-def _settings(**flags: Any) -> Settings:
-    try:
-        return load_settings(**flags)
-    except FuncatronError as err:
-        raise click.ClickException(str(err)) from err
 
 
 @click.group()
@@ -74,32 +38,15 @@ def main() -> None:
     """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
 
 
+for deploy_command in DEPLOY_COMMANDS:
+    main.add_command(deploy_command)
+
+
 @main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--port", type=int, help="Port of the HTTP front (env FUNCATRON_PORT; default 8080).")
-@click.option("--listen", help="Address of the HTTP front (default 127.0.0.1).")
-@click.option("--temporal-http", metavar="HOST:PORT", help="HTTP API of the --temporal cluster.")
-@click.option("--temporal-port", type=int, help="Embedded Temporal gRPC port (default 7233).")
-@click.option("--temporal-ui-port", type=int, help="Embedded Temporal UI port (default 8233).")
-@click.option(
-    "--temporal-http-port", type=int, help="Embedded Temporal HTTP API port (default 7243)."
-)
-@click.option(
-    "--rewrite",
-    "rewrites",
-    multiple=True,
-    metavar="'TARGET s/PATTERN/REPLACEMENT/'",
-    help="Rewrite a spec field before registering (repeatable; env FUNCATRON_SPEC_REWRITE, "
-    "one per line). TARGET: host, basePath or a JSON pointer such as /info/title.",
-)
-@click.option(
-    "--queue",
-    "queues",
-    multiple=True,
-    metavar="NAME",
-    help="Also run a queue source on this RabbitMQ queue (repeatable); the broker is "
-    "FUNCATRON_AMQP_URL, or a throw-away one started here.",
-)
+@platform_options
+@rewrite_option
+@queue_option
 @temporal_options
 def dev(
     folders: tuple[Path, ...], rewrites: tuple[str, ...], queues: tuple[str, ...], **flags: Any
@@ -113,9 +60,11 @@ def dev(
     from funcatron_wf.deploy.dev import run_dev
 
     configure_logging(logging.WARNING)
-    settings = _settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
-    _run(run_dev(settings, list(folders), queues=list(queues), say=lambda line: click.echo(line)))
-    _exit_without_teardown(0)
+    settings = command_settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
+    run_command(
+        run_dev(settings, list(folders), queues=list(queues), say=lambda line: click.echo(line))
+    )
+    exit_without_teardown(0)
 
 
 @main.command()
@@ -150,8 +99,8 @@ def invoke(
         except ValueError as err:
             raise click.BadParameter(f"not valid JSON: {err}", param_hint="--data") from err
     request = build_request(method, path, host=host, json_text=data, headers=header_map)
-    settings = _settings(**flags)
-    response = _run(invoke_request(settings, request))
+    settings = command_settings(**flags)
+    response = run_command(invoke_request(settings, request))
     click.echo(f"HTTP {response.status}")
     for name, value in sorted(response.headers.items()):
         click.echo(f"{name}: {value}")
@@ -162,30 +111,13 @@ def invoke(
         click.echo(
             raw.decode("utf-8", errors="replace") if response.body.encoding != "base64" else raw
         )
-    _exit_without_teardown(0 if response.status < 400 else 1)
-
-
-def blob_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--blob-dir",
-        type=click.Path(path_type=Path),
-        help="The blob store for large bodies (env FUNCATRON_BLOB_DIR), shared with the front.",
-    )(command)
-
-
-def ready_file_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--ready-file", type=click.Path(path_type=Path), help="Written once the worker polls."
-    )(command)
-
-
-def _blob_store(settings: Settings) -> BlobStore | None:
-    return BlobStore(settings.blob_dir) if settings.blob_dir else None
+    exit_without_teardown(0 if response.status < 400 else 1)
 
 
 @main.command()
 @ready_file_option
 @blob_dir_option
+@bundle_store_option
 @click.option(
     "--front-door",
     metavar="HOST:PORT",
@@ -199,7 +131,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     from funcatron_wf.workers.tron import run_tron
 
     configure_logging(logging.INFO)
-    settings = _settings(**flags)
+    settings = command_settings(**flags)
     try:
         door = split_host_port(front_door) if front_door is not None else None
     except ValueError as err:
@@ -207,39 +139,74 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
 
     async def serve() -> None:
         client = await connect(settings.temporal_address, settings.namespace)
-        await run_tron(client, blobs=_blob_store(settings), ready_file=ready_file, front_door=door)
+        await run_tron(
+            client,
+            blobs=blob_store_of(settings),
+            specs=spec_store_of(settings),
+            ready_file=ready_file,
+            front_door=door,
+        )
 
-    _run(serve())
-    _exit_without_teardown(0)
+    run_command(serve())
+    exit_without_teardown(0)
 
 
 @main.command()
-@click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("folders", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--bundle",
+    "bundles",
+    multiple=True,
+    metavar="SHA",
+    help="Serve this deployed bundle, fetched from --bundle-store and verified (repeatable).",
+)
 @ready_file_option
 @blob_dir_option
+@bundle_store_option
 @temporal_options
-def runner(folders: tuple[Path, ...], ready_file: Path | None, **flags: Any) -> None:
-    """Run a Runner worker serving the task queues of Func FOLDERS.
+def runner(
+    folders: tuple[Path, ...], bundles: tuple[str, ...], ready_file: Path | None, **flags: Any
+) -> None:
+    """Run a Runner worker serving the task queues of Func FOLDERS (or --bundle SHAs).
 
-    Each folder's version must be registered already (`dev` registers its
-    folders first): the Runner takes the Func's spec as registered.
+    Each version must be registered already (`dev` registers its folders
+    first, `deploy` its bundles): the Runner takes the Func's spec as
+    registered.
     """
+    from funcatron_wf.deploy.bundle_store import DirectoryBundleStore
     from funcatron_wf.engine.temporal_client import connect
-    from funcatron_wf.workers.runner import BodyStore, run_runner
+    from funcatron_wf.workers.runner import BodyStore, FuncSource, run_runner
 
     configure_logging(logging.INFO)
-    settings = _settings(**flags)
+    settings = command_settings(**flags)
+    if not folders and not bundles:
+        raise click.UsageError("give Func FOLDERS or --bundle SHA")
     for folder in folders:
         if not folder.is_dir():
             raise click.BadParameter(f"{folder} is not a folder", param_hint="FOLDERS")
+    sources = [FuncSource.of_folder(folder) for folder in folders]
+    if bundles:
+        if settings.bundle_store is None:
+            raise click.UsageError("--bundle needs --bundle-store (FUNCATRON_BUNDLE_STORE)")
+        store = DirectoryBundleStore(settings.bundle_store, max_size=settings.max_bundle_size)
+        for sha in bundles:
+            try:
+                bundle = store.fetch(sha)
+            except FuncatronError as err:
+                raise click.ClickException(str(err)) from err
+            sources.append(
+                FuncSource(bundle.func_dir, bundle.manifest.name, sha, bundle.vendor_dir)
+            )
 
     async def serve() -> None:
         client = await connect(settings.temporal_address, settings.namespace)
-        bodies = BodyStore(_blob_store(settings), settings.inline_body_max)
-        await run_runner(client, list(folders), bodies=bodies, ready_file=ready_file)
+        bodies = BodyStore(blob_store_of(settings), settings.inline_body_max)
+        await run_runner(
+            client, sources, bodies=bodies, specs=spec_store_of(settings), ready_file=ready_file
+        )
 
-    _run(serve())
-    _exit_without_teardown(0)
+    run_command(serve())
+    exit_without_teardown(0)
 
 
 @main.group()
@@ -290,7 +257,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
     from funcatron_wf.sources.queue.source import QueueSourceConfig, serve_queue_source
 
     configure_logging(logging.INFO)
-    settings = _settings(**flags)
+    settings = command_settings(**flags)
     if not settings.amqp_url:
         raise click.UsageError("give the broker: --amqp URL (or FUNCATRON_AMQP_URL)")
     if not settings.amqp_queue:
@@ -305,7 +272,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
         queue=settings.amqp_queue,
         prefetch=settings.amqp_prefetch,
         operation=settings.amqp_operation,
-        blobs=_blob_store(settings),
+        blobs=blob_store_of(settings),
         inline_body_max=settings.inline_body_max,
         front_doors=settings.front_doors,
     )
@@ -314,5 +281,5 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
         client = await connect(settings.temporal_address, settings.namespace)
         await serve_queue_source(client, config, ready_file=ready_file)
 
-    _run(serve())
-    _exit_without_teardown(0)
+    run_command(serve())
+    exit_without_teardown(0)

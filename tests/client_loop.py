@@ -17,6 +17,7 @@ class Answer:
     sent: float  # time.monotonic()
     took: float  # seconds
     status: int  # 0: no answer at all (a lost request counts against, not for)
+    text: str = ""  # the reply's body
 
 
 def answers_while(
@@ -31,10 +32,11 @@ def answers_while(
             while not stop.is_set():
                 sent = time.monotonic()
                 try:
-                    status = http.get(path, headers={"host": host}).status_code
+                    response = http.get(path, headers={"host": host})
+                    status, text = response.status_code, response.text
                 except httpx.HTTPError:
-                    status = 0
-                answers.append(Answer(sent, time.monotonic() - sent, status))
+                    status, text = 0, ""
+                answers.append(Answer(sent, time.monotonic() - sent, status, text))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,21 @@ from funcatron_wf.workers.python_host import load_operations
 _IGNORED_PARTS = {"__pycache__", ".git", ".venv", "node_modules"}
 
 
-def folder_sha(folder: Path) -> str:
-    """SHA-256 over every file's relative path and content, in a fixed order."""
-    digest = hashlib.sha256()
+def iter_folder_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of the folder's own files, in a fixed order:
+    no caches, virtualenvs, VCS or node_modules."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder)
         if _IGNORED_PARTS & set(relative.parts) or path.suffix == ".pyc":
             continue
-        digest.update(relative.as_posix().encode() + b"\0")
+        yield relative.as_posix(), path
+
+
+def folder_sha(folder: Path) -> str:
+    """SHA-256 over every file's relative path and content, in a fixed order."""
+    digest = hashlib.sha256()
+    for relative, path in iter_folder_files(folder):
+        digest.update(relative.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -63,17 +70,25 @@ class FuncFolder:
     chains: tuple[ChainPlan, ...] = ()
 
     @classmethod
-    def load(cls, folder: str | Path, rewrites: list[SpecRewrite] | None = None) -> FuncFolder:
+    def load(
+        cls,
+        folder: str | Path,
+        rewrites: list[SpecRewrite] | None = None,
+        *,
+        identity: tuple[str, str] | None = None,
+    ) -> FuncFolder:
         """Read, rewrite and validate the folder's spec (not its code: see
-        ``resolve_operations``)."""
+        ``resolve_operations``). ``identity``: (name, SHA) when the folder is
+        an unpacked bundle's, which has its own."""
         path = Path(folder).resolve()
         if not path.is_dir():
             raise FuncFolderError(str(folder), "not a folder; give the folder holding openapi.yaml")
         spec = load_spec(find_spec_file(path), rewrites)
+        name, sha = identity or (func_name_for(path), folder_sha(path))
         loaded = cls(
             path=path,
-            name=func_name_for(path),
-            sha=folder_sha(path),
+            name=name,
+            sha=sha,
             spec=spec,
             routes=tuple(spec.routes()),
             chain_files=tuple(load_chain_file(file) for file in chain_files(path)),

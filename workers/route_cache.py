@@ -1,9 +1,11 @@
 """The Tron's cached view of the Registry, and routing on it.
 
-The view (engine/routing.py's RegistryView) is refreshed when it is older
-than ``max_age`` and on every miss, so a route registered before a request
-began always answers. A refresh asks the Registry for its generation and
-reads the whole snapshot (every Func's spec) only when that moved.
+The view (engine/routing.py's RegistryView) is kept fresh in the background
+(``kept_fresh``: every ``max_age``), so no request waits for a refresh; a
+request still refreshes it when it finds no route (registered a moment
+ago?) or, where nothing keeps it fresh, when it is older than ``max_age``.
+A refresh asks the Registry for its generation and reads the whole
+snapshot only when that moved.
 Concurrent refreshes coalesce: a caller waiting on the lock reuses any
 refresh that started after it asked, so a flood of unknown paths costs one
 query in flight at a time, not one per request.
@@ -12,7 +14,10 @@ query in flight at a time, not one per request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 
 from temporalio import activity
 from temporalio.client import Client
@@ -28,14 +33,23 @@ from funcatron_wf.engine.contracts import (
 )
 from funcatron_wf.engine.registry_client import registry_if_changed
 from funcatron_wf.engine.routing import RegistryView, decide
+from funcatron_wf.engine.spec_store import SpecStore
+
+logger = logging.getLogger(__name__)
 
 
 class RouteCache:
     def __init__(
-        self, client: Client, *, blobs: BlobStore | None = None, max_age: float = 1.0
+        self,
+        client: Client,
+        *,
+        blobs: BlobStore | None = None,
+        specs: SpecStore | None = None,
+        max_age: float = 1.0,
     ) -> None:
         self._client = client
         self._blobs = blobs
+        self._specs = specs
         self._max_age = max_age
         self._view = RegistryView(RegistrySnapshot(generation=-1))
         self._loaded_at = float("-inf")
@@ -49,10 +63,28 @@ class RouteCache:
             started_at = time.monotonic()
             snapshot = await registry_if_changed(self._client, self._view.generation)
             if snapshot is not None:
-                view = RegistryView(snapshot)
+                view = RegistryView(snapshot, self._specs)
                 view.carry_validators_from(self._view)
                 self._view = view
             self._loaded_at = started_at
+
+    @contextlib.asynccontextmanager
+    async def kept_fresh(self) -> AsyncIterator[None]:
+        """Refresh the view every ``max_age`` in the background while inside."""
+
+        async def refresh_forever() -> None:
+            while True:
+                try:
+                    await self._refresh()
+                except Exception as err:  # Temporal out of reach: the next round retries
+                    logger.warning("cannot refresh the Registry view: %s", err)
+                await asyncio.sleep(self._max_age / 2)
+
+        task = asyncio.create_task(refresh_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
 
     async def decide(self, request: RequestEnvelope) -> RouteDecision:
         """engine.routing.decide on a view fresh enough for this request."""

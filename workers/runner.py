@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,7 @@ from funcatron_wf.engine.contracts import (
     problem_response,
 )
 from funcatron_wf.engine.registry_client import registered_func
+from funcatron_wf.engine.spec_store import SpecStore, registered_spec
 from funcatron_wf.engine.validation import OperationValidator, response_violations
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
@@ -163,9 +165,11 @@ async def call_func(
     return response
 
 
-def operation_activity(served: ServedFunc, bodies: BodyStore) -> Callable[..., Any]:
+def operation_activity(
+    served: ServedFunc, bodies: BodyStore, specs: SpecStore | None = None
+) -> Callable[..., Any]:
     func, host = served.func, served.host
-    validator = OperationValidator(func.openapi)
+    validator = OperationValidator(registered_spec(func, specs))
 
     @activity.defn(dynamic=True)
     async def run_operation(args: Sequence[RawValue]) -> ResponseEnvelope:
@@ -191,12 +195,14 @@ def operation_activity(served: ServedFunc, bodies: BodyStore) -> Callable[..., A
     return run_operation
 
 
-def runner_workers(client: Client, served: list[ServedFunc], bodies: BodyStore) -> list[Worker]:
+def runner_workers(
+    client: Client, served: list[ServedFunc], bodies: BodyStore, specs: SpecStore | None = None
+) -> list[Worker]:
     return [
         Worker(
             client,
             task_queue=each.func.task_queue,
-            activities=[operation_activity(each, bodies)],
+            activities=[operation_activity(each, bodies, specs)],
             max_concurrent_activities=MAX_CONCURRENT_CALLS,
             graceful_shutdown_timeout=DRAIN_TIMEOUT,
         )
@@ -204,25 +210,44 @@ def runner_workers(client: Client, served: list[ServedFunc], bodies: BodyStore) 
     ]
 
 
-async def python_funcs(
-    client: Client, folders: list[Path], executor: ThreadPoolExecutor
-) -> list[ServedFunc]:
-    """Each folder's Func version as the Registry holds it, with its code loaded."""
-    served = []
-    for folder in folders:
+@dataclass(frozen=True)
+class FuncSource:
+    """Where a Runner finds a Func version's code: a folder (``dev``), or an
+    unpacked bundle's ``func/`` with its vendored dependencies."""
+
+    folder: Path
+    name: str
+    sha: str
+    vendor: Path | None = None
+
+    @classmethod
+    def of_folder(cls, folder: Path) -> FuncSource:
         path = folder.resolve()
-        func = await registered_func(client, func_name_for(path), folder_sha(path))
-        served.append(ServedFunc(func, PythonHost.load(path, func.routes, executor)))
+        return cls(path, func_name_for(path), folder_sha(path))
+
+
+async def python_funcs(
+    client: Client, sources: list[FuncSource], executor: ThreadPoolExecutor
+) -> list[ServedFunc]:
+    """Each Func version as the Registry holds it, with its code loaded."""
+    served = []
+    for source in sources:
+        if source.vendor is not None and str(source.vendor) not in sys.path:
+            sys.path.insert(0, str(source.vendor))  # the bundle's pinned dependencies first
+        func = await registered_func(client, source.name, source.sha)
+        served.append(ServedFunc(func, PythonHost.load(source.folder, func.routes, executor)))
     return served
 
 
 async def run_runner(
     client: Client,
-    folders: list[Path],
+    sources: list[FuncSource],
     *,
     bodies: BodyStore,
+    specs: SpecStore | None = None,
     ready_file: Path | None = None,
 ) -> None:
     with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
-        served = await python_funcs(client, folders, executor)
-        await serve_until_signalled(runner_workers(client, served, bodies), ready_file=ready_file)
+        served = await python_funcs(client, sources, executor)
+        workers = runner_workers(client, served, bodies, specs)
+        await serve_until_signalled(workers, ready_file=ready_file)

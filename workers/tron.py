@@ -20,6 +20,7 @@ from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import ensure_registry
 from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
+from funcatron_wf.engine.spec_store import SpecStore
 from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.route_cache import RouteCache
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
@@ -57,12 +58,13 @@ async def run_tron(
     client: Client,
     *,
     blobs: BlobStore | None = None,
+    specs: SpecStore | None = None,
     ready_file: Path | None = None,
     front_door: tuple[str, int] | None = None,
 ) -> None:
     """The Tron worker; with ``front_door`` (host, port) also its HTTP front door."""
-    cache = RouteCache(client, blobs=blobs)
+    cache = RouteCache(client, blobs=blobs, specs=specs)
     await ensure_registry(client)
     door = serve_front_door(client, cache, *front_door) if front_door else contextlib.nullcontext()
-    async with door:
+    async with cache.kept_fresh(), door:
         await serve_until_signalled([tron_worker(client, cache=cache)], ready_file=ready_file)

@@ -1,0 +1,54 @@
+"""The controller: makes the substrate's pools match the Registry, about
+once a second. Every version that serves (live, canary, or pending while a
+deploy waits for its pool) gets a pool of its Func's ``replicas``; a pool no
+version needs any more is removed only after ``drain_after`` seconds, so
+requests routed to it just before a switch still find their Runners (and
+the substrate's removal lets them finish what they hold)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from temporalio.client import Client
+
+from funcatron_wf.deploy.substrate import Pool, Substrate
+from funcatron_wf.engine.registry_client import read_registry_state
+
+logger = logging.getLogger(__name__)
+DRAIN_AFTER = 15.0
+
+
+class Controller:
+    def __init__(self, client: Client, substrate: Substrate, *, drain_after: float = DRAIN_AFTER):
+        self.client = client
+        self.substrate = substrate
+        self.drain_after = drain_after
+        self._unwanted_since: dict[tuple[str, str], float] = {}
+
+    async def desired(self) -> dict[tuple[str, str], Pool]:
+        state = await read_registry_state(self.client)
+        return {
+            (deployment.name, version.sha): Pool(
+                deployment.name, version.sha, version.task_queue, deployment.replicas
+            )
+            for deployment in state.deployments
+            for version in deployment.serving()
+        }
+
+    async def reconcile(self) -> None:
+        """One pass; a failure (Temporal out of reach) waits for the next one."""
+        try:
+            desired = await self.desired()
+            existing = {(pool.func, pool.sha): pool for pool in await self.substrate.pools()}
+            for key, pool in desired.items():
+                self._unwanted_since.pop(key, None)
+                if key not in existing or existing[key].replicas != pool.replicas:
+                    await self.substrate.apply(pool)
+            now = time.monotonic()
+            for key in existing.keys() - desired.keys():
+                if now - self._unwanted_since.setdefault(key, now) >= self.drain_after:
+                    await self.substrate.remove(*key)
+                    del self._unwanted_since[key]
+        except Exception:
+            logger.exception("the controller could not reconcile the pools; trying again")

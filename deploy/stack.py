@@ -1,0 +1,216 @@
+"""A platform on this machine as child processes: the embedded Temporal
+server (unless an external one is set), a Tron with its front door, the
+nginx front, queue sources, and workers; each started in order, a worker
+that dies restarted (one that keeps dying stops the stack), and everything
+stopped by pid. ``dev`` (deploy/dev.py) and the local platform
+(deploy/platform.py, `up`) are two uses of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import Client
+
+from funcatron_wf.deploy.processes import (
+    ManagedProcess,
+    any_free_port,
+    port_accepts,
+    wait_until,
+)
+from funcatron_wf.deploy.rabbitmq import local_broker, wait_for_broker
+from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.temporal_client import connect, connect_when_ready
+from funcatron_wf.sources.http_front import nginx_front
+
+Say = Callable[[str], None]
+# A worker restarted this many times within the window is left dead, and the stack stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+
+
+def worker_command(role: str, settings: Settings, ready_file: Path, *extra: str) -> list[str]:
+    """``role``: the command, e.g. "tron" or "source queue"."""
+    argv = [
+        sys.executable, "-m", "funcatron_wf", *role.split(),
+        "--temporal", settings.temporal_address,
+        "--namespace", settings.namespace,
+        "--blob-dir", str(settings.blob_dir),
+        "--ready-file", str(ready_file),
+    ]  # fmt: skip
+    if settings.bundle_store is not None and role in ("tron", "runner"):
+        argv += ["--bundle-store", str(settings.bundle_store)]
+    return [*argv, *extra]
+
+
+class LocalStack:
+    def __init__(self, settings: Settings, runtime_dir: Path, *, say: Say = print) -> None:
+        self.runtime_dir = runtime_dir
+        # nginx workers drop root; they must reach the temp dirs in here.
+        runtime_dir.chmod(0o755)
+        blob_dir = settings.blob_dir or runtime_dir / "blobs"
+        self.settings = settings.model_copy(update={"blob_dir": blob_dir})
+        BlobStore(blob_dir).prepare()
+        self.amqp_url = settings.amqp_url
+        self.front_door = ""  # HOST:PORT, once the Tron serves it
+        self.say = say
+        self.processes: list[ManagedProcess] = []
+        # workers brought back when they die: name -> their ready file
+        self.restartable: dict[str, Path] = {}
+        self.restarts: dict[str, list[float]] = {}
+
+    def start_process(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process.start())
+        self.say(f"started {process.name} (pid {process.pid})")
+        return process
+
+    def start_worker(
+        self, role: str, *extra: str, name: str | None = None, log_path: Path | None = None
+    ) -> ManagedProcess:
+        name = name or role
+        ready_file = self.runtime_dir / f"{name}.ready"
+        ready_file.unlink(missing_ok=True)
+        process = self.start_process(
+            ManagedProcess(
+                name, worker_command(role, self.settings, ready_file, *extra), log_path=log_path
+            )
+        )
+        wait_until(ready_file.exists, process=process, what="ready", timeout=60)
+        self.restartable[name] = ready_file
+        return process
+
+    async def start_temporal(self, db_file: Path | None = None) -> Client:
+        settings = self.settings
+        if not settings.embedded_temporal:
+            return await connect(settings.temporal_address, settings.namespace)
+        temporal = self.start_process(
+            dev_server(
+                port=settings.temporal_port,
+                ui_port=settings.temporal_ui_port,
+                http_port=settings.temporal_http_port,
+                runtime_dir=self.runtime_dir,
+                namespace=settings.namespace,
+                db_file=db_file,
+            )
+        )
+        client = await connect_when_ready(
+            settings.temporal_address,
+            settings.namespace,
+            still_starting=lambda: temporal.exit_code() is None,
+        )
+        wait_until(
+            lambda: port_accepts("127.0.0.1", settings.temporal_http_port),
+            process=temporal,
+            what="its HTTP API listening",
+        )
+        return client
+
+    def start_tron(self) -> None:
+        """The Tron with its front door: the HTTP front offers it each request first."""
+        self.front_door = self.settings.tron_http or f"127.0.0.1:{any_free_port()}"
+        self.start_worker("tron", "--front-door", self.front_door)
+
+    def start_front(self) -> None:
+        settings = self.settings
+        front = self.start_process(
+            nginx_front(
+                settings.model_copy(update={"tron_http": self.front_door}), self.runtime_dir
+            )
+        )
+        wait_until(
+            lambda: port_accepts(settings.listen, settings.port), process=front, what="listening"
+        )
+
+    def start_queue_sources(self, queues: list[str]) -> None:
+        if not queues:
+            return
+        if self.amqp_url is None:  # a throw-away broker, stopped with the rest
+            broker = local_broker(self.runtime_dir / "rabbitmq")
+            self.start_process(broker.epmd)
+            self.start_process(broker.server)
+            wait_for_broker(broker)
+            self.amqp_url = broker.url
+        for queue in queues:
+            self.start_worker(
+                "source queue",
+                *("--amqp", self.amqp_url, "--queue", queue, "--front-door", self.front_door),
+                name=f"source-{queue}",
+            )
+
+    def url_lines(self, queues: list[str]) -> list[str]:
+        lines = [f"HTTP front:  http://{self.settings.listen}:{self.settings.port}"]
+        if self.settings.temporal_ui_url:
+            lines.append(f"Temporal UI: {self.settings.temporal_ui_url}")
+        if queues:
+            lines.append(f"AMQP:        {self.amqp_url} (queues {', '.join(queues)})")
+        return lines
+
+    async def restart(self, process: ManagedProcess, code: int) -> ManagedProcess:
+        """Bring back a worker that died (a Func that crashed it, the OOM
+        killer): its calls in flight are retried by Temporal once its
+        heartbeats stop, on the new one. One that keeps dying stops the stack."""
+        why = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(process.name, []) if now - t < RESTART_WINDOW]
+        if len(recent) >= MAX_RESTARTS:
+            raise ServiceStartError(
+                f"{process.name} (pid {process.pid}) {why}, the {len(recent) + 1}th time in "
+                f"{RESTART_WINDOW:.0f} s; not restarting it again"
+            )
+        self.restarts[process.name] = [*recent, now]
+        self.say(f"{process.name} (pid {process.pid}) {why}; restarting it")
+        ready_file = self.restartable[process.name]
+        ready_file.unlink(missing_ok=True)
+        again = ManagedProcess(process.name, process.argv, log_path=process.log_path).start()
+        self.processes[self.processes.index(process)] = again
+        self.say(f"started {again.name} (pid {again.pid})")
+        await asyncio.to_thread(
+            wait_until, ready_file.exists, process=again, what="ready", timeout=60
+        )
+        return again
+
+    async def wait(self, every_second: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Until Ctrl-C / SIGTERM. A worker that dies is restarted; any other
+        child that dies stops the stack, saying which. ``every_second`` runs
+        about once a second meanwhile (the local platform's controller)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        next_tick = 0.0
+        while not stop.is_set():
+            for process in list(self.processes):
+                code = process.exit_code()
+                if code is None or process not in self.processes:
+                    continue
+                if process.name in self.restartable:
+                    await self.restart(process, code)
+                else:
+                    raise ServiceStartError(
+                        f"{process.name} (pid {process.pid}) exited with {code}"
+                    )
+            if every_second is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + 1
+                await every_second()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+
+    def forget(self, process: ManagedProcess) -> None:
+        """A process stopped on purpose (a pool scaled down): not restarted."""
+        if process in self.processes:
+            self.processes.remove(process)
+        self.restartable.pop(process.name, None)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+            self.say(f"stopped {process.name} (pid {process.pid})")

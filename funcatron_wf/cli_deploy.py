@@ -1,0 +1,291 @@
+"""The deploy commands: `bundle`, the local platform (`up`, `down`) and the
+lifecycle on a running platform (`deploy`, `promote`, `rollback`, `ls`,
+`undeploy`, `scale`). Each parses its options and calls deploy/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client
+
+from funcatron_wf.cli_common import (
+    command_settings,
+    exit_without_teardown,
+    platform_options,
+    queue_option,
+    rewrite_option,
+    run_command,
+    state_dir_option,
+    temporal_options,
+)
+from funcatron_wf.deploy.bundle_store import DirectoryBundleStore
+from funcatron_wf.engine.contracts import FuncChange
+from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.spec_rewriting import parse_rewrites
+from funcatron_wf.workers.log_context import configure_logging
+
+# progress and tables on stderr; stdout keeps the answer (a SHA, JSON)
+console = Console(stderr=True)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Archive to write (default: NAME-SHA12.tar.gz here).",
+)
+@click.option("--wheels", type=click.Path(path_type=Path, exists=True, file_okay=False), help="Install requirements.txt from these wheels only (no package index).")  # fmt: skip
+def bundle(folder: Path, output: Path | None, wheels: Path | None) -> None:
+    """Bundle a Func FOLDER: its spec, code, chains and vendored requirements
+    in one reproducible archive. Prints the bundle's SHA-256."""
+    from funcatron_wf.deploy.bundles import build_bundle
+
+    if output is not None and not output.parent.is_dir():
+        raise click.ClickException(f"{output.parent} is not a folder")
+    scratch = (output.parent if output else Path.cwd()) / f".bundle-{os.getpid()}.tar.gz"
+    try:
+        with console.status(f"bundling {folder} ..."):
+            manifest = run_command(
+                _sync(build_bundle, folder, scratch, wheels=wheels, say=console.log)
+            )
+        target = output or Path(f"{manifest.name}-{manifest.sha[:12]}.tar.gz")
+        scratch.replace(target)
+    finally:
+        scratch.unlink(missing_ok=True)
+    console.print(
+        f"wrote {target} ({manifest.name} {manifest.version}, runtime {manifest.runtime})"
+    )
+    click.echo(manifest.sha)
+
+
+async def _sync(function: Any, *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+@click.command()
+@platform_options
+@queue_option
+@state_dir_option
+@click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the platform.")
+@temporal_options
+def up(queues: tuple[str, ...], foreground: bool, **flags: Any) -> None:
+    """Run the local platform: Temporal on a database in the state directory,
+    a Tron, the nginx front, a Runner pool per deployed version. Returns
+    once it is ready (`down` stops it)."""
+    from funcatron_wf.deploy.platform import run_platform, start_in_background, state_dir_of
+
+    settings = command_settings(**flags)
+    state_dir = state_dir_of(settings)
+    if foreground:
+        configure_logging(logging.WARNING)
+        run_command(run_platform(settings, state_dir, queues=list(queues), say=click.echo))
+        exit_without_teardown(0)
+    info = run_command(_sync(start_in_background, [*sys.argv[1:], "--foreground"], state_dir))
+    click.echo("\n".join(info.lines))
+    click.echo(f"ready (pid {info.pid}); state and logs in {state_dir}")
+
+
+@click.command()
+@state_dir_option
+def down(state_dir: Path | None) -> None:
+    """Stop the local platform of a state directory (deployments stay)."""
+    from funcatron_wf.deploy.platform import state_dir_of, stop_platform
+
+    settings = command_settings(state_dir=state_dir)
+    run_command(_sync(stop_platform, state_dir_of(settings), say=click.echo))
+
+
+def _platform(flags: dict[str, Any]) -> Settings:
+    from funcatron_wf.deploy.platform import platform_settings
+
+    settings: Settings = run_command(_sync(platform_settings, command_settings(**flags)))
+    return settings
+
+
+async def _client(settings: Settings) -> Client:
+    from funcatron_wf.engine.temporal_client import connect
+
+    return await connect(settings.temporal_address, settings.namespace)
+
+
+def _store(settings: Settings) -> DirectoryBundleStore:
+    if settings.bundle_store is None:
+        raise click.ClickException("no bundle store: give --bundle-store (FUNCATRON_BUNDLE_STORE)")
+    return DirectoryBundleStore(settings.bundle_store, max_size=settings.max_bundle_size)
+
+
+@click.command()
+@click.argument("source", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--stage", help="Apply the folder's stages/STAGE.rewrite spec rewrites, and record the stage."
+)
+@click.option(
+    "--canary",
+    type=click.FloatRange(0, 100, min_open=True, max_open=True),
+    metavar="PCT",
+    help="Serve this share of the requests with the new version; `promote` makes it live.",
+)
+@click.option(
+    "--wheels",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Vendor requirements.txt from these wheels only.",
+)
+@rewrite_option
+@state_dir_option
+@temporal_options
+def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path | None, rewrites: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
+    """Deploy a Func folder (bundled on the way) or a bundle archive.
+
+    Returns once the new version serves: its pool polls, then its routes
+    switch to it (or, with --canary, it takes that share of the requests).
+    """
+    from funcatron_wf.deploy.lifecycle import deploy as deploy_source
+
+    flags["spec_rewrite"] = "\n".join(rewrites) if rewrites else None
+    settings = _platform(flags)
+    rules = run_command(_sync(parse_rewrites, settings.spec_rewrite))
+
+    async def go() -> Any:
+        client = await _client(settings)
+        return await deploy_source(
+            client, _store(settings), source, console,
+            rewrites=rules, stage=stage, canary_percent=canary, wheels=wheels,
+        )  # fmt: skip
+
+    record = run_command(go())
+    what = f"canary ({canary:g}% of requests)" if canary is not None else "live"
+    console.print(f"{record.name} {record.sha[:12]} is {what}")
+    click.echo(record.sha)
+    exit_without_teardown(0)
+
+
+def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any) -> None:
+    from funcatron_wf.engine.registry_client import change_func
+
+    settings = _platform(flags)
+
+    async def go() -> None:
+        await change_func(await _client(settings), what, FuncChange(name=name, **change))
+
+    run_command(go())
+
+
+@click.command()
+@click.argument("name")
+@state_dir_option
+@temporal_options
+def promote(name: str, **flags: Any) -> None:
+    """Make a Func's canary its live version."""
+    _registry_command("promote", name, flags)
+    console.print(f"{name}: the canary is live")
+    exit_without_teardown(0)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--to", "to", metavar="SHA", help="The version (SHA or a prefix) to go back to; default: the one before the live one.")  # fmt: skip
+@state_dir_option
+@temporal_options
+def rollback(name: str, to: str | None, **flags: Any) -> None:
+    """Switch a Func back to an earlier version, once that version's pool polls."""
+    from funcatron_wf.deploy.lifecycle import rollback as roll_back
+
+    settings = _platform(flags)
+
+    async def go() -> Any:
+        return await roll_back(await _client(settings), name, console, to=to)
+
+    record = run_command(go())
+    console.print(f"{name} {record.sha[:12]} is live again")
+    click.echo(record.sha)
+    exit_without_teardown(0)
+
+
+@click.command()
+@click.argument("name")
+@state_dir_option
+@temporal_options
+def undeploy(name: str, **flags: Any) -> None:
+    """Remove a Func: its routes stop at once, its pools drain and stop."""
+    _registry_command("undeploy", name, flags)
+    console.print(f"{name} is undeployed")
+    exit_without_teardown(0)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("replicas", type=click.IntRange(min=0))
+@state_dir_option
+@temporal_options
+def scale(name: str, replicas: int, **flags: Any) -> None:
+    """Set how many Runners each serving version of a Func gets."""
+    _registry_command("scale", name, flags, replicas=replicas)
+    console.print(f"{name}: {replicas} Runner(s) per version")
+    exit_without_teardown(0)
+
+
+@click.command("ls")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON (the Registry's state and pool sizes)."
+)
+@state_dir_option
+@temporal_options
+def list_deployments(as_json: bool, **flags: Any) -> None:
+    """List the deployed Funcs: versions, live and canary, routes, pool sizes."""
+    from funcatron_wf.deploy.lifecycle import pollers
+    from funcatron_wf.engine.registry_client import read_registry_state
+
+    settings = _platform(flags)
+
+    async def go() -> Any:
+        client = await _client(settings)
+        state = await read_registry_state(client)
+        sizes = {
+            version.sha: await pollers(client, version.task_queue)
+            for deployment in state.deployments
+            for version in deployment.serving()
+        }
+        return state, sizes
+
+    state, sizes = run_command(go())
+    if as_json:
+        document = asdict(state)
+        for deployment in document["deployments"]:
+            for version in deployment["versions"]:
+                version["runners"] = sizes.get(version["sha"], 0)
+        click.echo(json.dumps(document, indent=1))
+        exit_without_teardown(0)
+    table = Table("Func", "version", "status", "runners", "routes", "deployed", "by", "stage")
+    for deployment in state.deployments:
+        for version in reversed(deployment.versions):
+            status = (
+                "live" if version.sha == deployment.live
+                else f"canary {deployment.canary_percent:g}%" if version.sha == deployment.canary
+                else "pending" if version.sha == deployment.pending
+                else ""
+            )  # fmt: skip
+            table.add_row(
+                deployment.name, version.sha[:12], status,
+                f"{sizes[version.sha]}/{deployment.replicas}" if version.sha in sizes else "",
+                str(len(version.routes)), version.deployed_at.replace("T", " ")[:16],
+                version.deployed_by, version.stage,
+            )  # fmt: skip
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)  # piped: do not squeeze the table into 80 columns
+    out.print(table)
+    exit_without_teardown(0)
+
+
+COMMANDS = [bundle, up, down, deploy, promote, rollback, list_deployments, undeploy, scale]
