@@ -51,15 +51,13 @@ def answers_while(
 
 
 def assert_rode_it_out(answers: list[Answer], *, slow: float) -> None:
-    """Every request answered 200, at most one slower than ``slow`` seconds.
+    """Every request answered 200, none slower than ``slow`` seconds.
 
     With Temporal's 10 s defaults back, every request in flight when a Tron
-    dies (one per client) would wait 10 s. One request in an occasional run
-    waits ~20 s (a server history long-poll's length), not yet explained
-    (docs/performance.md): allowed once, and bounded.
+    dies (one per client) would wait 10 s; with the front trusting the
+    server to wake its history long-poll, about one run in fifty had a
+    request wait the poll's 20 s (docs/performance.md).
     """
     assert {answer.status for answer in answers} == {200}
-    waits = sorted(answer.took for answer in answers)
-    slower = [wait for wait in waits if wait >= slow]
-    assert len(slower) <= 1, f"requests slower than {slow} s: {slower}"
-    assert waits[-1] < 25, f"a request waited {waits[-1]:.1f} s"
+    slower = sorted(answer.took for answer in answers if answer.took >= slow)
+    assert not slower, f"requests slower than {slow} s: {slower}"

@@ -11,8 +11,9 @@ For each request this module
      RequestWorkflow (which routes in the workflow) through Temporal's HTTP
      API (plain JSON payloads);
   3. waits for the workflow's close event with a history long-poll, looping
-     on nextPageToken (the server answers early, with no events, whenever the
-     workflow records anything else). A completed workflow's result is the
+     on nextPageToken (each poll is cut to ~2 s by /_temporal_poll/, which
+     then answers with no events: a close the server failed to wake the poll
+     for is seen on the next one). A completed workflow's result is the
      response; a no-reply request's first run ends CONTINUED_AS_NEW (the
      workflow decided, after routing, not to make the client wait): answer
      202 with the status URL;
@@ -22,7 +23,7 @@ For each request this module
 request runs, then its stored response.
 
 Temporal's HTTP API is reached only through the internal location
-/_temporal/ (a subrequest), never from the public listener; the front door
+/_temporal/ and /_temporal_poll/ (subrequests), never from the public listener; the front door
 through config.front_door_location.
 
 The names and codes this module shares with the engine (task queue, workflow
@@ -39,8 +40,8 @@ local cjson = require "cjson.safe"
 local _M = {}
 
 local config = {
-    -- how many empty long-polls (each up to ~20 s on the server) before 504
-    max_polls = 10,
+    -- how many empty long-polls (each ~2 s, nginx.conf's Grpc-Timeout) before 504
+    max_polls = 100,
     -- seconds between asks while the workflow engine is out of reach
     lost_retry_pause = 0.5,
     -- seconds to look for a request whose start failed before saying "not started"
@@ -146,8 +147,8 @@ local function header_map()
     return headers
 end
 
-local function temporal_path(suffix)
-    return "/_temporal/api/v1/namespaces/" .. config.namespace .. "/workflows/" .. suffix
+local function temporal_path(suffix, location)
+    return (location or "/_temporal/") .. "api/v1/namespaces/" .. config.namespace .. "/workflows/" .. suffix
 end
 
 local function start_workflow(envelope)
@@ -181,7 +182,7 @@ local function close_event(request_id, lost_wait)
     }
     local polls, lost_until, seen = 0, nil, false
     while true do
-        local res = ngx.location.capture(temporal_path(request_id .. "/history"), {
+        local res = ngx.location.capture(temporal_path(request_id .. "/history", "/_temporal_poll/"), {
             method = ngx.HTTP_GET, args = args,
         })
         if res.status == 404 then
