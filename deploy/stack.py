@@ -29,7 +29,7 @@ from funcatron_wf.deploy.temporal_dev import dev_server
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.settings import Settings
-from funcatron_wf.engine.temporal_client import connect, connect_when_ready
+from funcatron_wf.engine.temporal_client import connect_when_ready, connect_with
 from funcatron_wf.sources.http_front import nginx_front
 
 Say = Callable[[str], None]
@@ -91,7 +91,7 @@ class LocalStack:
     async def start_temporal(self, db_file: Path | None = None) -> Client:
         settings = self.settings
         if not settings.embedded_temporal:
-            return await connect(settings.temporal_address, settings.namespace)
+            return await connect_with(settings)
         temporal = self.start_process(
             dev_server(
                 port=settings.temporal_port,

@@ -8,12 +8,12 @@ from urllib.parse import parse_qs
 from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelope
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.starting import start_request
-from funcatron_wf.engine.temporal_client import connect
+from funcatron_wf.engine.temporal_client import connect_with
 
 
 async def invoke_request(settings: Settings, request: RequestEnvelope) -> ResponseEnvelope:
     """Start the request (it routes itself) and wait for its final response."""
-    client = await connect(settings.temporal_address, settings.namespace)
+    client = await connect_with(settings)
     started = await start_request(client, request)
     return await started.response()
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funcatron_wf.engine.contracts import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_INLINE_BODY_MAX
@@ -43,6 +43,26 @@ class Settings(BaseSettings):
         None, description="HOST:PORT of that cluster's HTTP API, for the nginx front"
     )
     namespace: str = "default"
+    temporal_tls: bool = Field(
+        False,
+        description="connect to Temporal with TLS (implied by the other TLS settings and "
+        "by an API key)",
+    )
+    temporal_tls_ca: Path | None = Field(
+        None,
+        description="CA certificate (PEM) the Temporal frontend's is checked against; "
+        "default: the system's",
+    )
+    temporal_tls_cert: Path | None = Field(
+        None, description="client certificate (PEM) for mTLS, with FUNCATRON_TEMPORAL_TLS_KEY"
+    )
+    temporal_tls_key: Path | None = Field(None, description="the client certificate's key (PEM)")
+    temporal_tls_server_name: str | None = Field(
+        None, description="the name the frontend's certificate must carry; default: its host"
+    )
+    temporal_api_key: str | None = Field(
+        None, description="an API key (Temporal Cloud), sent as a bearer token over TLS"
+    )
     listen: str = Field("127.0.0.1", description="address the HTTP front listens on")
     port: int = Field(8080, ge=1, le=65535, description="port of the HTTP front")
     temporal_port: int = Field(7233, ge=1, le=65535, description="embedded server: gRPC port")
@@ -104,6 +124,29 @@ class Settings(BaseSettings):
                 split_host_port(address.strip())
         return value
 
+    @model_validator(mode="after")
+    def _check_tls(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                "FUNCATRON_TEMPORAL_TLS_CERT and FUNCATRON_TEMPORAL_TLS_KEY go together (mTLS)"
+            )
+        for path in (self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file (a Temporal TLS setting)")
+        return self
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return self.temporal_tls or any(
+            value is not None
+            for value in (
+                self.temporal_tls_ca,
+                self.temporal_tls_cert,
+                self.temporal_api_key,
+                self.temporal_tls_server_name,
+            )
+        )
+
     @property
     def front_doors(self) -> list[str]:
         """The Trons' front doors, in the order to try them."""
@@ -147,6 +190,8 @@ def load_settings(**flags: Any) -> Settings:
         problems = "; ".join(
             f"{ENV_PREFIX}{str(e['loc'][0]).upper()} / --{str(e['loc'][0]).replace('_', '-')}: "
             f"{e['msg']}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")  # a rule across settings
             for e in err.errors()
         )
         raise ConfigError(f"invalid setting: {problems}") from err

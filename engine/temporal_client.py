@@ -5,24 +5,67 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 
 from funcatron_wf.engine.errors import FuncatronError
+from funcatron_wf.engine.settings import Settings
 
 
 class TemporalUnreachable(FuncatronError):
     pass
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
+@dataclass(frozen=True)
+class TemporalSecurity:
+    """How to reach a production cluster: TLS (and mTLS), or an API key."""
+
+    tls: TLSConfig | bool = False
+    api_key: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> TemporalSecurity:
+        if not settings.temporal_uses_tls:
+            return cls()
+
+        def read(path: Path | None) -> bytes | None:
+            return None if path is None else path.read_bytes()
+
+        return cls(
+            tls=TLSConfig(
+                server_root_ca_cert=read(settings.temporal_tls_ca),
+                client_cert=read(settings.temporal_tls_cert),
+                client_private_key=read(settings.temporal_tls_key),
+                domain=settings.temporal_tls_server_name,
+            ),
+            api_key=settings.temporal_api_key,
+        )
+
+
+async def connect(
+    address: str, namespace: str = "default", *, security: TemporalSecurity | None = None
+) -> Client:
+    security = security or TemporalSecurity()
     try:
-        return await Client.connect(address, namespace=namespace)
+        return await Client.connect(
+            address, namespace=namespace, tls=security.tls, api_key=security.api_key
+        )
     except RuntimeError as err:
         raise TemporalUnreachable(
-            f"cannot reach Temporal at {address}: {err}; start `funcatron-wf dev` "
-            "or point --temporal at a running cluster"
+            f"cannot reach Temporal at {address}"
+            f"{' with TLS' if security.tls else ''}: {err}; start `funcatron-wf dev` "
+            "or point --temporal at a running cluster (and its FUNCATRON_TEMPORAL_TLS_* settings)"
         ) from err
+
+
+async def connect_with(settings: Settings) -> Client:
+    """The Temporal client a process's settings describe (address, namespace, TLS)."""
+    return await connect(
+        settings.temporal_address, settings.namespace, security=TemporalSecurity.of(settings)
+    )
 
 
 async def connect_when_ready(

@@ -127,7 +127,7 @@ def invoke(
 @temporal_options
 def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     """Run a Tron worker: request workflows, routing and the Registry."""
-    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.engine.temporal_client import connect_with
     from funcatron_wf.workers.tron import run_tron
 
     configure_logging(logging.INFO)
@@ -138,7 +138,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
         raise click.BadParameter(str(err), param_hint="--front-door") from err
 
     async def serve() -> None:
-        client = await connect(settings.temporal_address, settings.namespace)
+        client = await connect_with(settings)
         await run_tron(
             client,
             blobs=blob_store_of(settings),
@@ -174,7 +174,7 @@ def runner(
     registered.
     """
     from funcatron_wf.deploy.bundle_store import DirectoryBundleStore
-    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.engine.temporal_client import connect_with
     from funcatron_wf.workers.runner import BodyStore, FuncSource, run_runner
 
     configure_logging(logging.INFO)
@@ -199,7 +199,7 @@ def runner(
             )
 
     async def serve() -> None:
-        client = await connect(settings.temporal_address, settings.namespace)
+        client = await connect_with(settings)
         bodies = BodyStore(blob_store_of(settings), settings.inline_body_max)
         await run_runner(
             client, sources, bodies=bodies, specs=spec_store_of(settings), ready_file=ready_file
@@ -252,7 +252,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
     validated goes to the exchange funcatron.dead (queue NAME.dead), with
     x-funcatron-error saying why.
     """
-    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.engine.temporal_client import connect_with
     from funcatron_wf.sources.queue.bindings import parse_operation
     from funcatron_wf.sources.queue.source import QueueSourceConfig, serve_queue_source
 
@@ -278,7 +278,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
     )
 
     async def serve() -> None:
-        client = await connect(settings.temporal_address, settings.namespace)
+        client = await connect_with(settings)
         await serve_queue_source(client, config, ready_file=ready_file)
 
     run_command(serve())

@@ -114,9 +114,9 @@ def _platform(flags: dict[str, Any]) -> Settings:
 
 
 async def _client(settings: Settings) -> Client:
-    from funcatron_wf.engine.temporal_client import connect
+    from funcatron_wf.engine.temporal_client import connect_with
 
-    return await connect(settings.temporal_address, settings.namespace)
+    return await connect_with(settings)
 
 
 def _store(settings: Settings) -> DirectoryBundleStore:

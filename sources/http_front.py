@@ -98,6 +98,8 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
         lua_dir=LUA_DIR,
         lua_config=json.dumps(lua_config(settings, settings.blob_dir)),
         temporal_http=settings.temporal_http_address,
+        temporal_http_scheme="https" if settings.temporal_uses_tls else "http",
+        temporal_http_tls=temporal_http_tls(settings),
         listen=settings.listen,
         port=settings.port,
         max_body_size=settings.max_body_size,
@@ -112,6 +114,34 @@ def render_config(settings: Settings, runtime_dir: Path) -> str:
             f"        server {address};" for address in settings.front_doors or ["127.0.0.1:9"]
         ),
     )
+
+
+# Debian's bundle of the system's CAs, for a cluster whose CA is not given
+SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def temporal_http_tls(settings: Settings) -> str:
+    """nginx directives for Temporal's HTTP API over TLS (mTLS, an API key),
+    from the same FUNCATRON_TEMPORAL_TLS_* settings the workers connect with."""
+    if not settings.temporal_uses_tls:
+        return ""
+    host = settings.temporal_tls_server_name or settings.temporal_http_address.rsplit(":", 1)[0]
+    lines = [
+        "proxy_ssl_server_name on;",
+        f"proxy_ssl_name {host};",
+        "proxy_ssl_verify on;",
+        "proxy_ssl_verify_depth 4;",
+        f"proxy_ssl_trusted_certificate {settings.temporal_tls_ca or SYSTEM_CAS};",
+        "proxy_ssl_session_reuse on;",
+    ]
+    if settings.temporal_tls_cert is not None:
+        lines += [
+            f"proxy_ssl_certificate {settings.temporal_tls_cert};",
+            f"proxy_ssl_certificate_key {settings.temporal_tls_key};",
+        ]
+    if settings.temporal_api_key is not None:
+        lines.append(f'proxy_set_header Authorization "Bearer {settings.temporal_api_key}";')
+    return "".join(f"            {line}\n" for line in lines)
 
 
 def check_nginx_installed() -> None:
@@ -130,6 +160,7 @@ def nginx_front(settings: Settings, runtime_dir: Path) -> ManagedProcess:
     check_nginx_installed()
     config_path = runtime_dir / "nginx.conf"
     config_path.write_text(render_config(settings, runtime_dir))
+    config_path.chmod(0o600)  # it may hold an API key; the master (root) reads it
     argv = [
         NGINX,
         "-p",
