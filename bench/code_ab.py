@@ -30,12 +30,13 @@ from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, wait_un
 
 
 def start_dev(checkout: Path, runtime: Path, processes: list[ManagedProcess]) -> Target:
-    """`funcatron-wf dev bench/echo` from ``checkout``'s own venv."""
+    """`funcatron-wf dev bench/echo` from ``checkout``'s own venv and its own
+    bench/echo (a newer one may use what the older code cannot serve)."""
     port = any_free_port()
     log = runtime / f"dev-{port}.log"
     dev = ManagedProcess(
         f"dev from {checkout}",
-        [str(checkout / ".venv" / "bin" / "funcatron-wf"), "dev", str(BENCH / "echo"),
+        [str(checkout / ".venv" / "bin" / "funcatron-wf"), "dev", str(checkout / "bench" / "echo"),
          "--port", str(port), "--temporal-port", str(any_free_port()),
          "--temporal-ui-port", str(any_free_port()),
          "--temporal-http-port", str(any_free_port())],
