@@ -26,6 +26,7 @@ bench: deps
 	@command -v wrk >/dev/null || (echo "installing wrk with apt-get"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/reload_latency.py
 
 # Style, then types (mypy, strict on engine/) and which part imports which.
 lint: deps

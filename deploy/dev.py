@@ -11,12 +11,17 @@ half-started stack.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from funcatron_wf.deploy.processes import require_free_port
 from funcatron_wf.deploy.rabbitmq import check_rabbitmq_installed
+from funcatron_wf.deploy.reloading import Reloader, func_environment
+from funcatron_wf.deploy.request_log import print_requests
 from funcatron_wf.deploy.stack import LocalStack, Say
 from funcatron_wf.engine.contracts import ChainPlan, ChainStep, FuncSettings
 from funcatron_wf.engine.registry_client import register_func
@@ -27,14 +32,24 @@ from funcatron_wf.workers.func_folder import FuncFolder, link_chains
 
 
 def check_func_folders(
-    folders: list[str | Path], rewrites: list[SpecRewrite] | None = None
+    folders: list[str | Path],
+    rewrites: list[SpecRewrite] | None = None,
+    *,
+    module: str | None = None,
 ) -> list[FuncFolder]:
     """Load every folder, check their chains against each other and resolve
-    every operationId, or raise the first problem."""
-    loaded = link_chains([FuncFolder.load(folder, rewrites) for folder in folders])
+    every operationId, or raise the problems (all of a folder's at once)."""
+    loaded = link_chains([FuncFolder.load(folder, rewrites, module=module) for folder in folders])
     for folder in loaded:
         folder.resolve_operations()
     return loaded
+
+
+def _target(operation_id: str, functions: dict[str, Callable[..., Any]]) -> str:
+    """'greetings.greet', or 'listPets (pets_api.list_pets)' when the name maps."""
+    function = functions[operation_id]
+    where = f"{function.__module__}.{function.__name__}"
+    return operation_id if where == operation_id else f"{operation_id} ({where})"
 
 
 def describe_chain(plan: ChainPlan) -> str:
@@ -75,33 +90,49 @@ class DevStack(LocalStack):
         folders: list[FuncFolder],
         *,
         queues: list[str] | None = None,
+        module: str | None = None,
         say: Say = print,
     ) -> None:
         super().__init__(settings, Path(tempfile.mkdtemp(prefix="funcatron-dev-")), say=say)
         self.folders = folders
         self.queues = queues or []
+        self.rewrites = parse_rewrites(settings.spec_rewrite)
+        self.module = module
 
-    async def start(self) -> None:
+    async def start(self) -> Reloader:
+        """Start everything; the reloader that keeps the folders live on save."""
         client = await self.start_temporal()
         self.start_tron()
+        func_settings = FuncSettings(
+            dev_mode=True,
+            validate_responses=True,
+            heartbeat_timeout=self.settings.heartbeat_timeout,
+        )
+        environments = {
+            folder.name: func_environment(folder, self.runtime_dir, self.say)
+            for folder in self.folders
+        }
         for folder in self.folders:
-            func_settings = FuncSettings(
-                dev_mode=True,
-                validate_responses=True,
-                heartbeat_timeout=self.settings.heartbeat_timeout,
-            )
             await register_func(client, folder.registration(func_settings))
-        self.start_worker("runner", *(str(folder.path) for folder in self.folders))
+        paths = [f"--path={env}" for env in environments.values() if env is not None]
+        self.start_worker("runner", *paths, *(str(folder.path) for folder in self.folders))
         self.start_front()
         self.start_queue_sources(self.queues)
+        reloader = Reloader(
+            self, client, self.folders, func_settings,
+            rewrites=self.rewrites, environments=environments, module=self.module,
+        )  # fmt: skip
+        reloader.start_standby()
+        return reloader
 
     def describe(self) -> str:
         lines = self.url_lines(self.queues)
         for folder in self.folders:
             lines.append(f"Func {folder.name} ({folder.sha[:12]}) from {folder.path}:")
+            functions = folder.resolve_operations()
             lines += [
                 f"  {r.method:7} {r.host or '*'}{r.base_path}{r.path_template} -> "
-                + (f"chain {r.chain}" if r.chain else r.operation_id)
+                + (f"chain {r.chain}" if r.chain else _target(r.operation_id, functions))
                 for r in folder.routes
             ]
             lines += [f"  chain {plan.name}: {describe_chain(plan)}" for plan in folder.chains]
@@ -117,19 +148,34 @@ async def run_dev(
     folder_paths: list[str | Path],
     *,
     queues: list[str] | None = None,
+    module: str | None = None,
     say: Say = print,
 ) -> None:
-    folders = check_func_folders(folder_paths, parse_rewrites(settings.spec_rewrite))
+    folders = check_func_folders(folder_paths, parse_rewrites(settings.spec_rewrite), module=module)
     check_nginx_installed()
     if queues and settings.amqp_url is None:
         check_rabbitmq_installed()
     settings.temporal_http_address  # noqa: B018 - raises ConfigError early if it cannot be known
     check_ports(settings)
-    stack = DevStack(settings, folders, queues=queues, say=say)
+    stack = DevStack(settings, folders, queues=queues, module=module, say=say)
+    tasks: list[asyncio.Task[None]] = []
     try:
-        await stack.start()
+        reloader = await stack.start()
         say(stack.describe())
-        say("ready; Ctrl-C stops everything")
+        say("ready; Ctrl-C stops everything (a save reloads its Func)")
+        tasks.append(asyncio.create_task(reloader.watch()))
+        tasks.append(
+            asyncio.create_task(
+                print_requests(
+                    stack.runtime_dir / "access.log",
+                    say,
+                    ui_url=stack.settings.temporal_ui_url,
+                    namespace=stack.settings.namespace,
+                )
+            )
+        )
         await stack.wait()
     finally:
+        for task in tasks:
+            task.cancel()
         stack.stop()

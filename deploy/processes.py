@@ -26,8 +26,10 @@ class ManagedProcess:
         stop_signal: int = signal.SIGTERM,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        stdin_pipe: bool = False,
     ) -> None:
         self.name = name
+        self.stdin_pipe = stdin_pipe
         self.cwd = cwd
         self.argv = argv
         self.log_path = log_path
@@ -47,7 +49,7 @@ class ManagedProcess:
             # parent, which then stops its children in order.
             self._popen = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT if log else None,
                 start_new_session=True,
@@ -60,6 +62,12 @@ class ManagedProcess:
             if log:
                 log.close()
         return self
+
+    def send(self, line: str) -> None:
+        """One line to the process's stdin (started with ``stdin_pipe``)."""
+        assert self._popen is not None and self._popen.stdin is not None, "no stdin pipe"
+        self._popen.stdin.write(line.encode() + b"\n")
+        self._popen.stdin.flush()
 
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()

@@ -67,6 +67,8 @@ class LocalStack:
         # workers brought back when they die: name -> their ready file
         self.restartable: dict[str, Path] = {}
         self.restarts: dict[str, list[float]] = {}
+        # helpers whose exit is no failure (dev's standby Runner): forgotten when they die
+        self.expendable: set[str] = set()
 
     def start_process(self, process: ManagedProcess) -> ManagedProcess:
         self.processes.append(process.start())
@@ -194,6 +196,9 @@ class LocalStack:
                     continue
                 if process.name in self.restartable:
                     await self.restart(process, code)
+                elif process.name in self.expendable:
+                    self.forget(process)
+                    self.say(f"{process.name} (pid {process.pid}) exited with {code}")
                 else:
                     raise ServiceStartError(
                         f"{process.name} (pid {process.pid}) exited with {code}"

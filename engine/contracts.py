@@ -272,6 +272,9 @@ class Route:
     policy: OperationPolicy = field(default_factory=OperationPolicy)
     queue: str | None = None  # x-funcatron-queue: a queue source bound to this operation
     chain: str | None = None  # x-funcatron-chain: served by this chain, not by code
+    # module.operationId when a controller module is named (x-openapi-router-controller,
+    # x-funcatron-module, dev --module); None: the operationId is module.function itself
+    handler: str | None = None
 
 
 @dataclass

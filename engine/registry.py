@@ -168,7 +168,10 @@ class RegistryWorkflow:
             if deployment.live is None:
                 raise ValueError(f"Func {change.name!r} has no live version to be a canary beside")
             if deployment.live == change.sha:
-                raise ValueError(f"version {change.sha[:12]} of {change.name!r} is already live")
+                raise ValueError(
+                    f"version {change.sha[:12]} of {change.name!r} is already live; "
+                    "change the Func to make a new version"
+                )
 
     @promote.validator
     def _check_promote(self, change: FuncChange) -> None:

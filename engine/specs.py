@@ -8,6 +8,7 @@ at once, with the file and the place in it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,16 @@ class Spec:
     def is_swagger2(self) -> bool:
         return "swagger" in self.document
 
-    def routes(self) -> list[Route]:
-        """Every (routing key, method, path template) -> operationId of this spec."""
+    def routes(self, default_module: str | None = None) -> list[Route]:
+        """Every (routing key, method, path template) -> operationId of this spec.
+        A controller module (``x-openapi-router-controller`` or
+        ``x-funcatron-module`` on the operation, its path or the root, else
+        ``default_module``) makes the operationId a function name in it."""
         routes: list[Route] = []
+        root_module = controller_of(self.openapi) or default_module
         for host, base_path in self._routing_keys():
             for template, path_item in (self.openapi.get("paths") or {}).items():
+                path_module = controller_of(path_item) or root_module
                 for method in HTTP_METHODS:
                     operation = path_item.get(method)
                     if operation is None:
@@ -107,6 +113,7 @@ class Spec:
                             f"{where} has no operationId; "
                             "give it one naming the function (module.function)",
                         )
+                    module = controller_of(operation) or path_module
                     routes.append(
                         Route(
                             host=host,
@@ -117,6 +124,9 @@ class Spec:
                             policy=extensions.policy(),
                             queue=extensions.queue,
                             chain=extensions.chain,
+                            handler=f"{module}.{operation_id}"
+                            if module and not extensions.chain
+                            else None,
                         )
                     )
         bound: dict[str, str] = {}
@@ -141,6 +151,39 @@ class Spec:
             parts = urlsplit(url)
             keys.append((parts.hostname or "", normalize_base_path(parts.path)))
         return keys
+
+
+CONTROLLER_KEYS = ("x-funcatron-module", "x-openapi-router-controller")  # ours, Connexion's
+JSON_MEDIA_TYPE = re.compile(r"^application/(.+\+)?json$")
+
+
+def controller_of(node: dict[str, Any]) -> str | None:
+    for key in CONTROLLER_KEYS:
+        value = node.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def replies_json_only(openapi: dict[str, Any], operation_id: str) -> bool:
+    """Does the operation document JSON replies only (so a string it returns
+    is a JSON string, not text/plain)?"""
+    for path_item in (openapi.get("paths") or {}).values():
+        for method in HTTP_METHODS:
+            operation = path_item.get(method) if isinstance(path_item, dict) else None
+            if not isinstance(operation, dict) or operation.get("operationId") != operation_id:
+                continue
+            media_types = [
+                media_type
+                for response in (operation.get("responses") or {}).values()
+                if isinstance(response, dict)
+                for media_type in (response.get("content") or {})
+            ]
+            return bool(media_types) and all(
+                JSON_MEDIA_TYPE.match(media_type.split(";")[0].strip())
+                for media_type in media_types
+            )
+    return False
 
 
 def normalize_base_path(base_path: str) -> str:

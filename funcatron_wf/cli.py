@@ -4,8 +4,10 @@ line naming the problem."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,20 @@ for deploy_command in DEPLOY_COMMANDS:
 @platform_options
 @rewrite_option
 @queue_option
+@click.option(
+    "--module",
+    metavar="NAME",
+    help="The module bare operationIds (listPets) name functions in, for a spec that does "
+    "not say (x-openapi-router-controller / x-funcatron-module); a name that is no Python "
+    "identifier, or camelCase, also finds its snake_case function.",
+)
 @temporal_options
 def dev(
-    folders: tuple[Path, ...], rewrites: tuple[str, ...], queues: tuple[str, ...], **flags: Any
+    folders: tuple[Path, ...],
+    rewrites: tuple[str, ...],
+    queues: tuple[str, ...],
+    module: str | None,
+    **flags: Any,
 ) -> None:
     """Serve Func FOLDERS: Temporal, Tron and Runner workers and the nginx front.
 
@@ -62,9 +75,41 @@ def dev(
     configure_logging(logging.WARNING)
     settings = command_settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
     run_command(
-        run_dev(settings, list(folders), queues=list(queues), say=lambda line: click.echo(line))
+        run_dev(
+            settings,
+            list(folders),
+            queues=list(queues),
+            module=module,
+            say=lambda line: click.echo(line),
+        )
     )
     exit_without_teardown(0)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--lang", "language", default="python", show_default=True, help="The Func's language."
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("."),
+    help="Where to create the folder NAME (default: here).",
+)
+def new(name: str, language: str, directory: Path) -> None:
+    """Create a Func folder NAME: an OpenAPI 3.1 spec with a GET and a POST,
+    their functions, a unit test and a README, ready for `dev`."""
+    from funcatron_wf.scaffold import scaffold
+
+    try:
+        folder = scaffold(name, directory, language)
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(
+        f"created {folder}: serve it with `funcatron-wf dev {folder}`, test it with `pytest {folder}`"
+    )
 
 
 @main.command()
@@ -160,12 +205,36 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     metavar="SHA",
     help="Serve this deployed bundle, fetched from --bundle-store and verified (repeatable).",
 )
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Put this folder first on sys.path (a Func's own installed requirements).",
+)
+@click.option(
+    "--standby",
+    is_flag=True,
+    help="Start, connect and wait: the folders come as one JSON line on stdin "
+    '({"folders": [...], "paths": [...]}); `dev` keeps one for a fast reload.',
+)
+@click.option(
+    "--tolerate-broken",
+    is_flag=True,
+    help="An operation whose code does not load answers 500 saying why (`dev` reloads).",
+)
 @ready_file_option
 @blob_dir_option
 @bundle_store_option
 @temporal_options
 def runner(
-    folders: tuple[Path, ...], bundles: tuple[str, ...], ready_file: Path | None, **flags: Any
+    folders: tuple[Path, ...],
+    bundles: tuple[str, ...],
+    paths: tuple[Path, ...],
+    standby: bool,
+    tolerate_broken: bool,
+    ready_file: Path | None,
+    **flags: Any,
 ) -> None:
     """Run a Runner worker serving the task queues of Func FOLDERS (or --bundle SHAs).
 
@@ -179,7 +248,7 @@ def runner(
 
     configure_logging(logging.INFO)
     settings = command_settings(**flags)
-    if not folders and not bundles:
+    if not folders and not bundles and not standby:
         raise click.UsageError("give Func FOLDERS or --bundle SHA")
     for folder in folders:
         if not folder.is_dir():
@@ -200,9 +269,23 @@ def runner(
 
     async def serve() -> None:
         client = await connect_with(settings)
+        extra_paths = list(paths)
+        if standby:  # warm: imported and connected; now wait for what to serve
+            if ready_file is not None:
+                ready_file.with_suffix(".standby").write_text("standby\n")
+            order = json.loads(await asyncio.to_thread(sys.stdin.readline) or "{}")
+            sources.extend(FuncSource.of_folder(Path(f)) for f in order.get("folders", []))
+            extra_paths += [Path(p) for p in order.get("paths", [])]
+        for path in reversed(extra_paths):
+            sys.path.insert(0, str(path))
         bodies = BodyStore(blob_store_of(settings), settings.inline_body_max)
         await run_runner(
-            client, sources, bodies=bodies, specs=spec_store_of(settings), ready_file=ready_file
+            client,
+            sources,
+            bodies=bodies,
+            specs=spec_store_of(settings),
+            ready_file=ready_file,
+            broken_ok=tolerate_broken,
         )
 
     run_command(serve())

@@ -46,8 +46,9 @@ def temporal_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @click.option(
         "--temporal",
         metavar="HOST:PORT",
-        help="External Temporal frontend (env FUNCATRON_TEMPORAL). "
-        "Default: the embedded dev server on 127.0.0.1:7233.",
+        help="A Temporal frontend HOST:PORT (env FUNCATRON_TEMPORAL). Default: dev's and "
+        "up's own embedded server (127.0.0.1:7233); for the deploy commands, the platform "
+        "running in --state-dir.",
     )
     @click.option(
         "--namespace", help="Temporal namespace (env FUNCATRON_NAMESPACE; default 'default')."

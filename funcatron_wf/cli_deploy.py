@@ -34,7 +34,7 @@ from funcatron_wf.engine.spec_rewriting import parse_rewrites
 from funcatron_wf.workers.log_context import configure_logging
 
 # progress and tables on stderr; stdout keeps the answer (a SHA, JSON)
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
 
 
 @click.command()
@@ -170,15 +170,17 @@ def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path |
     exit_without_teardown(0)
 
 
-def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any) -> None:
+def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any) -> Any:
+    """One Registry change; the Func's Deployment after it (None once undeployed)."""
     from funcatron_wf.engine.registry_client import change_func
 
     settings = _platform(flags)
 
-    async def go() -> None:
-        await change_func(await _client(settings), what, FuncChange(name=name, **change))
+    async def go() -> Any:
+        state = await change_func(await _client(settings), what, FuncChange(name=name, **change))
+        return next((d for d in state.deployments if d.name == name), None)
 
-    run_command(go())
+    return run_command(go())
 
 
 @click.command()
@@ -187,8 +189,9 @@ def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any
 @temporal_options
 def promote(name: str, **flags: Any) -> None:
     """Make a Func's canary its live version."""
-    _registry_command("promote", name, flags)
-    console.print(f"{name}: the canary is live")
+    deployment = _registry_command("promote", name, flags)
+    console.print(f"{name} {deployment.live[:12]} (the canary) is live")
+    click.echo(deployment.live)
     exit_without_teardown(0)
 
 
@@ -273,7 +276,7 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
                 "live" if version.sha == deployment.live
                 else f"canary {deployment.canary_percent:g}%" if version.sha == deployment.canary
                 else "pending" if version.sha == deployment.pending
-                else ""
+                else "retired"
             )  # fmt: skip
             table.add_row(
                 deployment.name, version.sha[:12], status,

@@ -17,6 +17,7 @@ from funcatron_wf.engine.contracts import (
     RequestEnvelope,
     ResponseEnvelope,
 )
+from funcatron_wf.engine.specs import replies_json_only
 from funcatron_wf.engine.validation import OperationValidator
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.runner import BodyStore, call_func
@@ -170,3 +171,36 @@ async def test_with_reply_checks_a_reply_off_the_spec_is_500_but_an_http_error_i
     raised = await call_python(missing, make_call(checked=True))
     assert (raised.status, json.loads(raised.body.data)["detail"]) == (404, "no such thing")
     assert raised.func.operation == "m.op"
+
+
+async def test_a_string_from_an_operation_documenting_only_json_is_a_json_string() -> None:
+    """As the OAI's USPTO example's operations do: a str reply was text/plain,
+    which response validation then refused."""
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/": {
+                "get": {
+                    "operationId": "m.op",
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {"application/json": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            }
+        },
+    }
+    assert replies_json_only(spec, "m.op")
+    host = PythonHost({"m.op": lambda: "a string"}, EXECUTOR)
+    response = await call_func(
+        host, make_call(checked=True), validator=OperationValidator(spec), bodies=BodyStore(),
+        text_as_json=True,
+    )  # fmt: skip
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(response.body.data) == "a string"
+    spec["paths"]["/"]["get"]["responses"]["200"]["content"]["text/plain"] = {}
+    assert not replies_json_only(spec, "m.op")

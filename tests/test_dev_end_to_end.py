@@ -52,6 +52,23 @@ def test_get_with_path_parameter_swagger2(http: httpx.Client) -> None:
     assert REQUEST_ID.match(response.headers["x-request-id"])
 
 
+def test_dev_prints_a_line_per_request_and_a_ui_link_for_a_5xx(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    ok = http.get("/v1/greet/Line", headers={"host": "hello.local"}).headers["x-request-id"]
+    failed = http.get("/v1/boom", headers={"host": "hello.local"}).headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while f"ms  {failed}" not in dev.output():  # the request's line, not the Runner's log
+        assert time.monotonic() < deadline, dev.output()
+        time.sleep(0.1)
+    output = dev.output()
+    assert re.search(
+        rf"\d\d:\d\d:\d\d GET    hello.local/v1/greet/Line -> 200 in \d+ ms  {ok}", output
+    )
+    ui = f"http://127.0.0.1:{dev.temporal_ui_port}/namespaces/default/workflows/{failed}"
+    assert re.search(rf"GET    hello.local/v1/boom -> 500 in \d+ ms  {failed}\n +{ui}", output)
+
+
 def test_post_with_json_body_swagger2(http: httpx.Client) -> None:
     response = http.post(
         "/v1/greetings", headers={"host": "hello.local"}, json={"name": "Bo", "salutation": "Hi"}
@@ -218,7 +235,8 @@ def test_requests_in_flight_ride_out_a_tron_kill_within_seconds(dev: DevProcess)
 def test_ctrl_c_stops_everything_it_started(dev: DevProcess) -> None:
     children = dev.child_pids()
     assert set(children) == {
-        "temporal", "tron", "runner", "nginx", "epmd", "rabbitmq", f"source-{QUEUE}"
+        "temporal", "tron", "runner", "runner-standby", "nginx", "epmd", "rabbitmq",
+        f"source-{QUEUE}",
     }  # fmt: skip
     assert all(pid_alive(pid) for pid in children.values())
     assert dev.interrupt() == 0

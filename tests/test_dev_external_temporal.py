@@ -21,7 +21,7 @@ def test_dev_against_an_external_temporal(temporal_server: TemporalServer, tmp_p
     )  # fmt: skip
     try:
         dev.wait_ready()
-        assert set(dev.child_pids()) == {"tron", "runner", "nginx"}
+        assert set(dev.child_pids()) == {"tron", "runner", "runner-standby", "nginx"}
         assert "Temporal UI" not in dev.output()
         response = httpx.get(f"{dev.url}/v1/greet/Ext", headers={"host": "hello.local"}, timeout=30)
         assert response.json() == {"greeting": "Hello, Ext"}

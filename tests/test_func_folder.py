@@ -62,3 +62,44 @@ def test_operation_id_problems_name_the_operation(tmp_path, operation_id, code, 
 def test_not_a_folder(tmp_path: Path) -> None:
     with pytest.raises(FuncFolderError, match="not a folder"):
         FuncFolder.load(tmp_path / "absent")
+
+
+def test_every_problem_of_a_folder_is_reported_at_once(tmp_path: Path) -> None:
+    spec = (
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
+        "  /a:\n    get:\n      operationId: listThings\n      responses: {'200': {description: ok}}\n"
+        "  /b:\n    get:\n      operationId: ff_many.missing\n      responses: {'200': {description: ok}}\n"
+    )
+    folder = write_func_folder(tmp_path / "many", spec, {"ff_many.py": "def other(): pass\n"})
+    with pytest.raises(FuncFolderError) as caught:
+        FuncFolder.load(folder).resolve_operations()
+    message = str(caught.value)
+    assert (
+        "operationId 'listThings' (GET /a) must be module.function (e.g. handlers.list_things)"
+        in message
+    )
+    assert (
+        "operationId 'ff_many.missing' (GET /b): module 'ff_many' has no function 'missing'"
+        in message
+    )
+
+
+def test_a_controller_module_names_the_module_and_snake_case_finds_the_function(
+    tmp_path: Path,
+) -> None:
+    spec = (
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nx-openapi-router-controller: ff_ctl\n"
+        "paths:\n  /a:\n    get:\n      operationId: find thing by id\n"
+        "      responses: {'200': {description: ok}}\n"
+        "  /b:\n    x-funcatron-module: ff_other\n    get:\n      operationId: listData-sets\n"
+        "      responses: {'200': {description: ok}}\n"
+    )
+    code = {
+        "ff_ctl.py": "def find_thing_by_id(): return {}\n",
+        "ff_other.py": "def list_data_sets(): return []\n",
+    }
+    operations = FuncFolder.load(
+        write_func_folder(tmp_path / "ctl", spec, code)
+    ).resolve_operations()
+    assert operations["find thing by id"].__module__ == "ff_ctl"
+    assert operations["listData-sets"].__name__ == "list_data_sets"

@@ -76,10 +76,12 @@ class FuncFolder:
         rewrites: list[SpecRewrite] | None = None,
         *,
         identity: tuple[str, str] | None = None,
+        module: str | None = None,
     ) -> FuncFolder:
         """Read, rewrite and validate the folder's spec (not its code: see
         ``resolve_operations``). ``identity``: (name, SHA) when the folder is
-        an unpacked bundle's, which has its own."""
+        an unpacked bundle's, which has its own; ``module``: the module bare
+        operationIds name functions in, unless the spec names one."""
         path = Path(folder).resolve()
         if not path.is_dir():
             raise FuncFolderError(str(folder), "not a folder; give the folder holding openapi.yaml")
@@ -90,7 +92,7 @@ class FuncFolder:
             name=name,
             sha=sha,
             spec=spec,
-            routes=tuple(spec.routes()),
+            routes=tuple(spec.routes(default_module=module)),
             chain_files=tuple(load_chain_file(file) for file in chain_files(path)),
         )
         return loaded.with_chains_compiled({loaded.name: loaded.operations()})

@@ -32,6 +32,8 @@ class HostCall:
     call: FuncCall
     body: bytes | None = None
     body_kind: BodyKind = "bytes"
+    # the operation documents JSON replies only: a string it returns is a JSON string
+    text_as_json: bool = False
 
 
 @dataclass

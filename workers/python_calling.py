@@ -2,7 +2,7 @@
 
 Arguments: path, query, header and cookie parameters by name, typed by their
 schema (a name that is not an identifier, such as ``X-Trace`` or ``pet-id``,
-also arrives as ``x_trace`` / ``pet_id``); the request body as ``body``
+also arrives as ``x_trace`` / ``pet_id``, and camelCase ``petId`` as ``pet_id``); the request body as ``body``
 (parsed JSON, a dict for forms, text, or bytes); the whole envelope as
 ``request`` for a function that declares it. Returns: dict/list -> 200 JSON,
 str -> text, bytes -> octet-stream, None -> 204, ``(body, status[,
@@ -52,9 +52,16 @@ def body_argument(host_call: HostCall) -> Any:
     return raw
 
 
+def snake_case(name: str) -> str:
+    """'listPets' -> 'list_pets', 'list-data-sets' -> 'list_data_sets',
+    'find pet by id' -> 'find_pet_by_id': what a Python function is called."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return re.sub(r"\W+", "_", spaced).strip("_").lower()
+
+
 def _python_names(name: str) -> set[str]:
     identifier = re.sub(r"\W", "_", name)
-    return {name, identifier, identifier.lower()}
+    return {name, identifier, identifier.lower(), snake_case(name)}
 
 
 def build_arguments(function: Callable[..., Any], host_call: HostCall) -> dict[str, Any]:
@@ -76,8 +83,16 @@ def build_arguments(function: Callable[..., Any], host_call: HostCall) -> dict[s
     return {name: available[name] for name in parameters if name in available}
 
 
-def to_response(result: Any, request: RequestEnvelope) -> ResponseEnvelope:
-    """Turn whatever the function returned into a response envelope."""
+def to_response(
+    result: Any, request: RequestEnvelope, *, text_as_json: bool = False
+) -> ResponseEnvelope:
+    """Turn whatever the function returned into a response envelope.
+    ``text_as_json``: the operation documents JSON replies only, so a str is
+    sent as a JSON string (not as text/plain its documentation refuses)."""
+    if text_as_json and isinstance(result, str):
+        return _response_for_body(
+            Body.from_json(result), 200, {"content-type": "application/json"}, request
+        )
     if isinstance(result, Forwarded):
         return _forward_response(result, request)
     if isinstance(result, Response):
@@ -99,6 +114,8 @@ def body_of(result: Any) -> tuple[Body | None, str | None]:
     """A returned value as a body and its media type (None: no body)."""
     if result is None:
         return None, None
+    if isinstance(result, Body):  # already encoded (a JSON string)
+        return result, None
     if isinstance(result, dict | list):
         return Body.from_json(result), "application/json"
     if isinstance(result, str):

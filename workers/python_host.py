@@ -14,6 +14,7 @@ import contextvars
 import functools
 import importlib
 import inspect
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Collection, Iterable
@@ -29,25 +30,58 @@ from funcatron_wf.workers.python_calling import (
     InvalidRequestBody,
     build_arguments,
     http_error_response,
+    snake_case,
     to_response,
 )
 
+logger = logging.getLogger(__name__)
 
-def load_operations(folder: Path, routes: Iterable[Route]) -> dict[str, Callable[..., Any]]:
+
+def load_operations(
+    folder: Path, routes: Iterable[Route], *, broken_ok: bool = False
+) -> dict[str, Callable[..., Any]]:
     """Import the folder's code and map each route's operationId to its
     function (an operation served by a chain has none).
 
     The folder goes on sys.path, so Func modules import each other as
     usual. Two folders in one process must not share a top-level module
     name; that is refused rather than silently serving the wrong code.
+    ``broken_ok`` (a reload in `dev`): an operation whose code does not load
+    answers 500 saying why, instead of stopping the Runner.
     """
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     operations: dict[str, Callable[..., Any]] = {}
+    problems: list[FuncFolderError] = []
     for route in routes:
         if route.chain is None and route.operation_id not in operations:
-            operations[route.operation_id] = _resolve(folder, route)
+            try:
+                operations[route.operation_id] = _resolve(folder, route)
+            except FuncFolderError as err:
+                if not broken_ok:
+                    problems.append(err)
+                    continue
+                logger.error("%s", err)
+                operations[route.operation_id] = _broken(err)
+    if problems:  # every one at once, not one per try
+        first = problems[0]
+        raise FuncFolderError(
+            first.folder,
+            "; ".join(problem.problem for problem in problems),
+            operation_id=first.operation_id,
+        ) from first
     return operations
+
+
+def _broken(error: FuncFolderError) -> Callable[..., Any]:
+    """Stands in for an operation whose code does not load."""
+    rendered = "".join(traceback.format_exception(error.__cause__ or error))
+
+    def broken(request: Any) -> Any:
+        raise HTTPError(500, f"the code of this operation does not load: {error.problem}") from None
+
+    broken.load_error = rendered  # type: ignore[attr-defined]
+    return broken
 
 
 def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
@@ -57,9 +91,15 @@ def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
     def problem(text: str) -> FuncFolderError:
         return FuncFolderError(str(folder), f"{where}{text}", operation_id=operation_id)
 
-    module_name, _, function_name = operation_id.rpartition(".")
+    if route.handler is not None:  # a controller module names the module
+        module_name, function_name = route.handler[: -len(operation_id) - 1], operation_id
+    else:
+        module_name, _, function_name = operation_id.rpartition(".")
     if not module_name:
-        raise problem(f" must be module.function, e.g. handlers.{operation_id}")
+        raise problem(
+            f" must be module.function (e.g. handlers.{snake_case(operation_id)}), or name "
+            "its module with x-openapi-router-controller / x-funcatron-module or dev --module"
+        )
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
@@ -74,10 +114,12 @@ def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
             f": module {module_name!r} is already loaded from {module_file}; give the module "
             "a name unique to this Func, or serve the folders from separate runners"
         )
-    function: Callable[..., Any] | None = getattr(module, function_name, None)
-    if not callable(function):
-        raise problem(f": module {module_name!r} has no function {function_name!r}")
-    return function
+    for candidate in dict.fromkeys((function_name, snake_case(function_name))):
+        function: Callable[..., Any] | None = getattr(module, candidate, None)
+        if callable(function):
+            return function
+    tried = " or ".join(repr(c) for c in dict.fromkeys((function_name, snake_case(function_name))))
+    raise problem(f": module {module_name!r} has no function {tried}")
 
 
 class PythonHost:
@@ -88,8 +130,10 @@ class PythonHost:
         self._executor = executor
 
     @classmethod
-    def load(cls, folder: Path, routes: Iterable[Route], executor: Executor) -> PythonHost:
-        return cls(load_operations(folder, routes), executor)
+    def load(
+        cls, folder: Path, routes: Iterable[Route], executor: Executor, *, broken_ok: bool = False
+    ) -> PythonHost:
+        return cls(load_operations(folder, routes, broken_ok=broken_ok), executor)
 
     @property
     def operation_ids(self) -> Collection[str]:
@@ -115,9 +159,16 @@ class PythonHost:
                 result = await asyncio.get_running_loop().run_in_executor(
                     self._executor, functools.partial(context.run, function, **arguments)
                 )
-            return HostReply(to_response(result, request))
+            return HostReply(to_response(result, request, text_as_json=call.text_as_json))
         except HTTPError as err:
-            return HostReply(http_error_response(err, request), from_func=False)
+            answer = http_error_response(err, request)
+            load_error = getattr(function, "load_error", None)
+            if load_error is not None and call.call.settings.dev_mode:
+                answer = problem_response(
+                    request.request_id, 500, "Internal Server Error", err.detail,
+                    extra={"traceback": load_error},
+                )  # fmt: skip
+            return HostReply(answer, from_func=False)
         except Exception as err:  # a Func's failure must never take the worker down
             raise FuncRaised(
                 f"{operation_id} raised {type(err).__name__}", traceback.format_exc()

@@ -42,6 +42,7 @@ from funcatron_wf.engine.contracts import (
 )
 from funcatron_wf.engine.registry_client import registered_func
 from funcatron_wf.engine.spec_store import SpecStore, registered_spec
+from funcatron_wf.engine.specs import replies_json_only
 from funcatron_wf.engine.validation import OperationValidator, response_violations
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
@@ -70,12 +71,14 @@ class BodyStore:
     blobs: BlobStore | None = None
     inline_body_max: int = DEFAULT_INLINE_BODY_MAX
 
-    def read(self, call: FuncCall) -> HostCall:
+    def read(self, call: FuncCall, *, text_as_json: bool = False) -> HostCall:
         body = call.request.body
         if body is None or call.form_body is not None:  # a form arrives parsed
-            return HostCall(call)
+            return HostCall(call, text_as_json=text_as_json)
         content_type = (call.request.headers or {}).get("content-type", "").lower()
-        return HostCall(call, body_bytes(body, self.blobs), body_kind(body, content_type))
+        return HostCall(
+            call, body_bytes(body, self.blobs), body_kind(body, content_type), text_as_json
+        )
 
     def offload(self, response: ResponseEnvelope) -> None:
         """A reply body over the inline limit goes to the blob store, not into Temporal."""
@@ -128,13 +131,14 @@ async def call_func(
     *,
     validator: OperationValidator,
     bodies: BodyStore,
+    text_as_json: bool = False,
 ) -> ResponseEnvelope:
     """One call through a host, answered with a response envelope whatever
     happens (or, for a retryable operation whose Func raised, an
     ApplicationError for Temporal to retry)."""
     request = call.request
     try:
-        host_call = bodies.read(call)
+        host_call = bodies.read(call, text_as_json=text_as_json)
     except (OSError, ValueError) as err:
         logger.error("cannot read the request body: %s", err)
         return problem_response(
@@ -169,7 +173,9 @@ def operation_activity(
     served: ServedFunc, bodies: BodyStore, specs: SpecStore | None = None
 ) -> Callable[..., Any]:
     func, host = served.func, served.host
-    validator = OperationValidator(registered_spec(func, specs))
+    spec = registered_spec(func, specs)
+    validator = OperationValidator(spec)
+    json_only = {operation: replies_json_only(spec, operation) for operation in host.operation_ids}
 
     @activity.defn(dynamic=True)
     async def run_operation(args: Sequence[RawValue]) -> ResponseEnvelope:
@@ -188,7 +194,10 @@ def operation_activity(
             every = call.settings.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
             heartbeat = asyncio.create_task(_heartbeat_forever(every))
             try:
-                return await call_func(host, call, validator=validator, bodies=bodies)
+                return await call_func(
+                    host, call, validator=validator, bodies=bodies,
+                    text_as_json=json_only.get(operation_id, False),
+                )  # fmt: skip
             finally:
                 heartbeat.cancel()
 
@@ -227,7 +236,11 @@ class FuncSource:
 
 
 async def python_funcs(
-    client: Client, sources: list[FuncSource], executor: ThreadPoolExecutor
+    client: Client,
+    sources: list[FuncSource],
+    executor: ThreadPoolExecutor,
+    *,
+    broken_ok: bool = False,
 ) -> list[ServedFunc]:
     """Each Func version as the Registry holds it, with its code loaded."""
     served = []
@@ -235,7 +248,8 @@ async def python_funcs(
         if source.vendor is not None and str(source.vendor) not in sys.path:
             sys.path.insert(0, str(source.vendor))  # the bundle's pinned dependencies first
         func = await registered_func(client, source.name, source.sha)
-        served.append(ServedFunc(func, PythonHost.load(source.folder, func.routes, executor)))
+        host = PythonHost.load(source.folder, func.routes, executor, broken_ok=broken_ok)
+        served.append(ServedFunc(func, host))
     return served
 
 
@@ -246,8 +260,9 @@ async def run_runner(
     bodies: BodyStore,
     specs: SpecStore | None = None,
     ready_file: Path | None = None,
+    broken_ok: bool = False,
 ) -> None:
     with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
-        served = await python_funcs(client, sources, executor)
+        served = await python_funcs(client, sources, executor, broken_ok=broken_ok)
         workers = runner_workers(client, served, bodies, specs)
         await serve_until_signalled(workers, ready_file=ready_file)

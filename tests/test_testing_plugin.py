@@ -1,0 +1,26 @@
+"""The pytest plugin Func authors use (funcatron_wf/testing.py): the
+``funcatron_serve`` fixture serves an example through the real pipeline."""
+
+from __future__ import annotations
+
+from tests.conftest import EXAMPLES
+
+
+def test_the_fixture_serves_a_func_with_its_spec_host(funcatron_serve) -> None:
+    hello = funcatron_serve(EXAMPLES / "hello")
+    assert funcatron_serve(EXAMPLES / "hello") is hello  # one stack per session
+    reply = hello.get("/v1/greet/Ada")
+    assert (reply.status_code, reply.json()) == (200, {"greeting": "Hello, Ada"})
+    made = hello.post("/v1/greetings", json={"name": "Bo"})
+    assert (made.status_code, made.json()) == (201, {"greeting": "Hello, Bo"})
+    assert "GET    hello.local/v1/greet/Ada -> 200" in _eventually(hello.output, "greet/Ada ->")
+
+
+def _eventually(read, text: str, timeout: float = 10.0) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in (output := read()):
+        assert time.monotonic() < deadline, output
+        time.sleep(0.1)
+    return output
