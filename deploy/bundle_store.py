@@ -11,6 +11,7 @@ on this machine.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -57,8 +58,9 @@ class DirectoryBundleStore:
         return self._archive(sha).is_file()
 
     def put(self, archive: Path) -> Manifest:
-        scratch = self.root / "unpacked" / f".checking-{archive.name}"
-        shutil.rmtree(scratch, ignore_errors=True)
+        (self.root / "unpacked").mkdir(parents=True, exist_ok=True)
+        # a scratch of its own: deploys may store bundles at once
+        scratch = Path(tempfile.mkdtemp(prefix=".checking-", dir=self.root / "unpacked")) / "b"
         bundle = unpack_bundle(archive, scratch, max_size=self.max_size)
         try:
             stored = self._archive(bundle.sha)
@@ -70,7 +72,7 @@ class DirectoryBundleStore:
             if not self._unpacked(bundle.sha).exists():
                 scratch.rename(self._unpacked(bundle.sha))
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(scratch.parent, ignore_errors=True)
         return bundle.manifest
 
     def fetch(self, sha: str) -> Bundle:

@@ -231,7 +231,10 @@ def unpack_bundle(archive: Path, destination: Path, *, max_size: int = DEFAULT_M
         _check_files(scratch, manifest, source)
         if expected_sha is not None and manifest.sha != expected_sha:
             raise BundleError(f"{source}: its content has SHA {manifest.sha}, not {expected_sha}")
-        if destination.exists():  # another process unpacked it meanwhile: the same content
+        if destination.exists():  # another process unpacked it meanwhile
+            existing = Manifest.parse((destination / MANIFEST).read_bytes(), str(destination))
+            if existing.sha != manifest.sha:
+                raise BundleError(f"{destination} holds bundle {existing.sha}, not {manifest.sha}")
             shutil.rmtree(scratch, ignore_errors=True)
         else:
             scratch.rename(destination)

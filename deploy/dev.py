@@ -69,8 +69,9 @@ def describe_chain(plan: ChainPlan) -> str:
     )
 
 
-def check_ports(settings: Settings) -> None:
-    require_free_port(settings.listen, settings.port, what="HTTP front", flag="--port")
+def check_ports(settings: Settings, *, front: bool = True) -> None:
+    if front:
+        require_free_port(settings.listen, settings.port, what="HTTP front", flag="--port")
     if settings.embedded_temporal:
         for port, what, flag in (
             (settings.temporal_port, "Temporal gRPC", "--temporal-port"),
@@ -91,9 +92,11 @@ class DevStack(LocalStack):
         *,
         queues: list[str] | None = None,
         module: str | None = None,
+        front: bool = True,
         say: Say = print,
     ) -> None:
         super().__init__(settings, Path(tempfile.mkdtemp(prefix="funcatron-dev-")), say=say)
+        self.front = front
         self.folders = folders
         self.queues = queues or []
         self.rewrites = parse_rewrites(settings.spec_rewrite)
@@ -116,7 +119,8 @@ class DevStack(LocalStack):
             await register_func(client, folder.registration(func_settings))
         paths = [f"--path={env}" for env in environments.values() if env is not None]
         self.start_worker("runner", *paths, *(str(folder.path) for folder in self.folders))
-        self.start_front()
+        if self.front:
+            self.start_front()
         self.start_queue_sources(self.queues)
         reloader = Reloader(
             self, client, self.folders, func_settings,
@@ -127,6 +131,8 @@ class DevStack(LocalStack):
 
     def describe(self) -> str:
         lines = self.url_lines(self.queues)
+        if not self.front:
+            lines[0] = "HTTP front:  none (--no-front); `funcatron-wf invoke` runs requests"
         for folder in self.folders:
             lines.append(f"Func {folder.name} ({folder.sha[:12]}) from {folder.path}:")
             functions = folder.resolve_operations()
@@ -149,31 +155,31 @@ async def run_dev(
     *,
     queues: list[str] | None = None,
     module: str | None = None,
+    front: bool = True,
     say: Say = print,
 ) -> None:
     folders = check_func_folders(folder_paths, parse_rewrites(settings.spec_rewrite), module=module)
-    check_nginx_installed()
+    if front:
+        check_nginx_installed()
     if queues and settings.amqp_url is None:
         check_rabbitmq_installed()
     settings.temporal_http_address  # noqa: B018 - raises ConfigError early if it cannot be known
-    check_ports(settings)
-    stack = DevStack(settings, folders, queues=queues, module=module, say=say)
+    check_ports(settings, front=front)
+    stack = DevStack(settings, folders, queues=queues, module=module, front=front, say=say)
     tasks: list[asyncio.Task[None]] = []
     try:
         reloader = await stack.start()
         say(stack.describe())
         say("ready; Ctrl-C stops everything (a save reloads its Func)")
         tasks.append(asyncio.create_task(reloader.watch()))
-        tasks.append(
-            asyncio.create_task(
-                print_requests(
-                    stack.runtime_dir / "access.log",
-                    say,
-                    ui_url=stack.settings.temporal_ui_url,
-                    namespace=stack.settings.namespace,
-                )
+        if front:
+            printing = print_requests(
+                stack.runtime_dir / "access.log",
+                say,
+                ui_url=stack.settings.temporal_ui_url,
+                namespace=stack.settings.namespace,
             )
-        )
+            tasks.append(asyncio.create_task(printing))
         await stack.wait()
     finally:
         for task in tasks:

@@ -13,9 +13,11 @@ not there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import getpass
 import socket
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,14 +51,17 @@ POOL_TIMEOUT = 120.0  # seconds a new version's pool may take to poll
 # Trons refresh their view of the Registry in the background at least this
 # often (workers/route_cache.py); a switch is in effect everywhere after it.
 TRON_REFRESH = 1.0
+LONG_POLL = 65.0  # seconds: a live Runner polls at least this often
 
 
 class PoolNotReady(FuncatronError):
     """A new version's pool did not start polling in time: nothing switched."""
 
 
-async def pollers(client: Client, task_queue: str) -> int:
-    """How many Runners poll ``task_queue`` now."""
+async def pollers(client: Client, task_queue: str, *, since: float = 0.0) -> int:
+    """How many Runners have polled ``task_queue`` since ``since`` (epoch
+    seconds). Temporal lists a poller for minutes after its last poll, so a
+    pool stopped a moment ago still shows; ``since`` leaves those out."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -64,15 +69,22 @@ async def pollers(client: Client, task_queue: str) -> int:
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
         )
     )
-    return len(response.pollers)
+    return sum(
+        1 for poller in response.pollers if poller.last_access_time.ToSeconds() >= int(since)
+    )
 
 
 async def wait_for_pool(
-    client: Client, func: RegisteredFunc, console: Console, *, timeout: float = POOL_TIMEOUT
+    client: Client,
+    func: RegisteredFunc,
+    console: Console,
+    *,
+    timeout: float = POOL_TIMEOUT,
+    since: float = 0.0,
 ) -> None:
     deadline = time.monotonic() + timeout
     with console.status(f"waiting for the pool of {func.name} {func.sha[:12]} to poll ..."):
-        while await pollers(client, func.task_queue) == 0:
+        while await pollers(client, func.task_queue, since=since) == 0:
             if time.monotonic() > deadline:
                 raise PoolNotReady(
                     f"the pool of {func.name} {func.sha[:12]} did not poll within {timeout:.0f} s; "
@@ -116,6 +128,10 @@ async def version_record(
     bundle = store.fetch(sha)
     rewrites = rewrites + stage_rewrites(bundle.func_dir, stage)
     folder = FuncFolder.load(bundle.func_dir, rewrites, identity=(bundle.manifest.name, sha))
+    # its code must load (as its Runners will load it), before anything switches
+    if bundle.vendor_dir.is_dir() and str(bundle.vendor_dir) not in sys.path:
+        sys.path.insert(0, str(bundle.vendor_dir))
+    folder.resolve_operations()
     state = await read_registry_state(client)
     known = {
         deployment.name: {route.operation_id: route.chain for route in live.routes}
@@ -152,14 +168,29 @@ async def switch_to(
     record: RegisteredFunc,
     console: Console,
     *,
+    what: str = "activate",
     canary_percent: float | None = None,
     timeout: float = POOL_TIMEOUT,
 ) -> RegistryState:
-    """Pending first (its pool starts), then live or canary once the pool polls."""
-    await add_version(client, record)
-    await wait_for_pool(client, record, console, timeout=timeout)
+    """Pending first (its pool starts), then ``what`` (activate, or
+    rollback) once the pool polls; a pool that never polls is dropped."""
+    # A running pool re-polls within a long poll (about a minute): pollers
+    # seen since then are alive, older listings are pools already gone.
+    added_at = time.time() - LONG_POLL
+    state = await add_version(client, record)
+    try:
+        if deployment_of(state, record.name).replicas == 0:
+            raise PoolNotReady(
+                f"{record.name} is scaled to 0 Runners: no pool will poll; "
+                f"`funcatron-wf scale {record.name} 1` first"
+            )
+        await wait_for_pool(client, record, console, timeout=timeout, since=added_at)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await change_func(client, "drop_pending", FuncChange(name=record.name, sha=record.sha))
+        raise
     change = FuncChange(name=record.name, sha=record.sha, canary_percent=canary_percent)
-    state = await change_func(client, "activate", change)
+    state = await change_func(client, what, change)
     await asyncio.sleep(TRON_REFRESH)
     return state
 
@@ -215,8 +246,5 @@ async def rollback(
         target = shas[live - 1]
     record = deployment.version(target)
     assert record is not None
-    await add_version(client, record)
-    await wait_for_pool(client, record, console)
-    await change_func(client, "rollback", FuncChange(name=name, sha=target))
-    await asyncio.sleep(TRON_REFRESH)
+    await switch_to(client, record, console, what="rollback")
     return record

@@ -7,10 +7,15 @@ and exit."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from funcatron_wf.deploy.processes import ManagedProcess
 from funcatron_wf.deploy.stack import LocalStack
 from funcatron_wf.deploy.substrate import Pool
+from funcatron_wf.engine.errors import ServiceStartError
+
+# seconds before a pool whose Runner did not start is tried again
+RETRY_AFTER = 30.0
 
 
 class LocalSubstrate:
@@ -19,6 +24,8 @@ class LocalSubstrate:
         self.logs = stack.runtime_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self._pools: dict[tuple[str, str], tuple[Pool, list[str]]] = {}  # -> process names
+        self._failed_at: dict[tuple[str, str], float] = {}
+        self._draining: set[asyncio.Task[None]] = set()
 
     def _processes(self, names: list[str]) -> list[ManagedProcess]:
         by_name = {process.name: process for process in self.stack.processes}
@@ -27,16 +34,26 @@ class LocalSubstrate:
     async def apply(self, pool: Pool) -> None:
         key = (pool.func, pool.sha)
         _, names = self._pools.get(key, (pool, []))
+        if time.monotonic() - self._failed_at.get(key, float("-inf")) < RETRY_AFTER:
+            return  # it failed a moment ago: not again every second
         while len(names) < pool.replicas:
             name = f"runner-{pool.func}-{pool.sha[:12]}-{len(names) + 1}"
-            await asyncio.to_thread(
-                self.stack.start_worker,
-                "runner",
-                "--bundle",
-                pool.sha,
-                name=name,
-                log_path=self.logs / f"{name}.log",
-            )
+            log = self.logs / f"{name}.log"
+            self.stack.expendable.add(name)  # until it polls, its failure is the pool's
+            self.stack.may_give_up.add(name)
+            try:
+                await asyncio.to_thread(
+                    self.stack.start_worker, "runner", "--bundle", pool.sha, name=name, log_path=log
+                )
+            except ServiceStartError as err:
+                for process in self._processes([name]):
+                    self.stack.forget(process)
+                    process.stop()
+                self._failed_at[key] = time.monotonic()
+                self.stack.say(f"pool {pool.func} {pool.sha[:12]}: {err}")
+                break
+            finally:
+                self.stack.expendable.discard(name)
             names.append(name)
         while len(names) > pool.replicas:
             await self._stop(names.pop())
@@ -48,10 +65,19 @@ class LocalSubstrate:
             await self._stop(name)
 
     async def _stop(self, name: str) -> None:
+        """SIGTERM in the background: the Runner drains what it holds (up to a
+        minute) while the platform goes on; stopped with the rest if it ends first."""
         for process in self._processes([name]):
-            self.stack.forget(process)
-            await asyncio.to_thread(process.stop, 60.0)  # a graceful drain, then SIGKILL
-            self.stack.say(f"stopped {process.name} (pid {process.pid})")
+            self.stack.restartable.pop(name, None)
+            self.stack.expendable.add(name)
+
+            async def drain(process: ManagedProcess = process) -> None:
+                await asyncio.to_thread(process.stop, 60.0)
+                self.stack.forget(process)
+                self.stack.say(f"stopped {process.name} (pid {process.pid})")
+
+            self._draining.add(task := asyncio.create_task(drain()))
+            task.add_done_callback(self._draining.discard)
 
     async def pools(self) -> list[Pool]:
         return [

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -53,6 +55,7 @@ def func_environment(folder: FuncFolder, runtime_dir: Path, say: Say) -> Path | 
     target = runtime_dir / "envs" / f"{folder.name}-{digest}"
     if not target.is_dir():
         partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)  # what a failed install left
         vendor_requirements(requirements, partial, say=say)
         partial.rename(target)
     return target
@@ -84,6 +87,7 @@ class Reloader:
         self.runners: dict[str, ManagedProcess] = {}  # Func -> its own Runner, once reloaded
         self.standby: ManagedProcess | None = None
         self._retiring: set[asyncio.Task[None]] = set()
+        self._numbers = itertools.count(1)
         self.standby_ready = stack.runtime_dir / "standby.ready"
         stack.expendable.add(STANDBY)
 
@@ -167,7 +171,8 @@ class Reloader:
         except FuncatronError as err:
             self.stack.say(f"not reloaded: {err}")
             return
-        runner_name = f"runner-{name}-{new.sha[:12]}"
+        # a name of its own, even for a version seen before (an undo)
+        runner_name = f"runner-{name}-{new.sha[:12]}-{next(self._numbers)}"
         try:
             # pending first: the new Runner reads its spec from the Registry
             await add_version(self.client, new.registration(self.func_settings))
@@ -175,7 +180,8 @@ class Reloader:
             await change_func(self.client, "activate", FuncChange(name=name, sha=new.sha))
         except FuncatronError as err:
             self.stack.say(f"not reloaded: {err}")
-            self.start_standby()
+            if self.standby is None:
+                self.start_standby()
             return
         self.folders[name] = new
         self.stack.say(self._describe(old, new, time.monotonic() - started))

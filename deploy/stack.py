@@ -69,6 +69,9 @@ class LocalStack:
         self.restarts: dict[str, list[float]] = {}
         # helpers whose exit is no failure (dev's standby Runner): forgotten when they die
         self.expendable: set[str] = set()
+        # workers that may be given up on (a pool's Runners): one that keeps
+        # dying is left dead and reported, the stack goes on
+        self.may_give_up: set[str] = set()
 
     def start_process(self, process: ManagedProcess) -> ManagedProcess:
         self.processes.append(process.start())
@@ -156,13 +159,20 @@ class LocalStack:
             lines.append(f"AMQP:        {self.amqp_url} (queues {', '.join(queues)})")
         return lines
 
-    async def restart(self, process: ManagedProcess, code: int) -> ManagedProcess:
+    async def restart(self, process: ManagedProcess, code: int) -> ManagedProcess | None:
         """Bring back a worker that died (a Func that crashed it, the OOM
         killer): its calls in flight are retried by Temporal once its
         heartbeats stop, on the new one. One that keeps dying stops the stack."""
         why = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
         now = time.monotonic()
         recent = [t for t in self.restarts.get(process.name, []) if now - t < RESTART_WINDOW]
+        if len(recent) >= MAX_RESTARTS and process.name in self.may_give_up:
+            self.forget(process)
+            self.say(
+                f"{process.name} (pid {process.pid}) {why}, the {len(recent) + 1}th time in "
+                f"{RESTART_WINDOW:.0f} s; left stopped (see its log)"
+            )
+            return None
         if len(recent) >= MAX_RESTARTS:
             raise ServiceStartError(
                 f"{process.name} (pid {process.pid}) {why}, the {len(recent) + 1}th time in "

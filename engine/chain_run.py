@@ -25,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 import jmespath
+import jmespath.exceptions
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -46,14 +47,28 @@ with workflow.unsafe.imports_passed_through():
 JSON = "application/json"
 
 
-def reply_value(response: ResponseEnvelope) -> Any:
+class ChainFailed(Exception):
+    """An expression, or a body it reads, failed while the chain ran: the
+    chain is answered with ``status`` naming what failed (never a workflow
+    task failing over and over)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def reply_value(response: ResponseEnvelope, what: str) -> Any:
     """A reply as JMESPath sees it (``steps.<name>``): parsed JSON, text, or
     None for a body that is neither (bytes, or a blob ref too large to shape)."""
     body = response.body
     if body is None:
         return None
     if body.encoding == "json":
-        return json.loads(body.data) if body.data else None
+        try:
+            return json.loads(body.data) if body.data else None
+        except ValueError as err:
+            raise ChainFailed(500, f"{what} is not valid JSON: {err}") from err
     return body.data if body.encoding == "text" else None
 
 
@@ -75,7 +90,12 @@ class ChainState:
         elif request.body is None:
             body = None
         else:
-            body = reply_value(ResponseEnvelope(status=200, request_id="", body=request.body))
+            try:
+                body = reply_value(
+                    ResponseEnvelope(status=200, request_id="", body=request.body), "the body"
+                )
+            except ChainFailed as failed:
+                raise ChainFailed(400, failed.detail) from failed
         envelope = {
             "request_id": request.request_id,
             "source": request.source,
@@ -90,11 +110,29 @@ class ChainState:
         state.data["steps"] = state.steps
         return state
 
-    def evaluate(self, expression: str) -> Any:
-        return jmespath.search(expression, self.data)
+    def evaluate(self, expression: str, where: str) -> Any:
+        try:
+            return jmespath.search(expression, self.data)
+        except (jmespath.exceptions.JMESPathError, TypeError, ValueError) as err:
+            raise ChainFailed(500, f"{where} {expression!r} failed: {err}") from err
 
 
 async def run_chain(
+    request: RequestEnvelope, decision: RouteDecision, plan: ChainPlan
+) -> ResponseEnvelope:
+    try:
+        return await _run_stages(request, decision, plan)
+    except ChainFailed as failed:
+        return problem_response(
+            request.request_id,
+            failed.status,
+            HTTPStatus(failed.status).phrase,
+            f"chain {plan.name!r}: {failed.detail}",
+            extra={"chain": plan.name},
+        )
+
+
+async def _run_stages(
     request: RequestEnvelope, decision: RouteDecision, plan: ChainPlan
 ) -> ResponseEnvelope:
     state = ChainState.start(request, decision)
@@ -105,7 +143,7 @@ async def run_chain(
                 return _step_failed(request, plan, step, reply)
         ran = [(step, reply) for step, reply in zip(stage.steps, replies, strict=True) if reply]
         for step, reply in ran:
-            state.steps[step.name] = reply_value(reply)
+            state.steps[step.name] = reply_value(reply, f"step {step.name!r}'s reply")
         if stage.parallel and ran:
             # after a parallel stage, "the previous output" is its branches' outputs
             joined = {step.name: state.steps[step.name] for step, _ in ran}
@@ -118,7 +156,7 @@ async def run_chain(
 
 async def _run_step(state: ChainState, plan: ChainPlan, step: ChainStep) -> ResponseEnvelope | None:
     """A step's reply; None when it was skipped (``when``) or detached."""
-    if step.when is not None and not state.evaluate(step.when):
+    if step.when is not None and not state.evaluate(step.when, f"step {step.name!r}'s when"):
         state.steps.setdefault(step.name, None)
         return None
     if step.resolved is None:  # the routing step pins every step before the chain starts
@@ -129,7 +167,10 @@ async def _run_step(state: ChainState, plan: ChainPlan, step: ChainStep) -> Resp
         operation,
         **_step_body(state, step),
         parameters=(
-            {name: state.evaluate(expression) for name, expression in step.args.items()}
+            {
+                name: state.evaluate(expression, f"step {step.name!r}'s args.{name}")
+                for name, expression in step.args.items()
+            }
             if step.args is not None
             else dict(state.decision.parameters)
         ),
@@ -167,7 +208,8 @@ def _step_body(state: ChainState, step: ChainStep) -> dict[str, Any]:
     as JSON, or else the previous step's reply (the chain's request for the
     first step) as it is."""
     if step.body is not None:
-        return {"body": Body.from_json(state.evaluate(step.body)), "content_type": JSON}
+        value = state.evaluate(step.body, f"step {step.name!r}'s body")
+        return {"body": Body.from_json(value), "content_type": JSON}
     if state.last is not None:
         return {"body": state.last.body, "content_type": state.last.headers.get("content-type")}
     if state.decision.form_body is not None:
@@ -183,7 +225,7 @@ def _chain_reply(state: ChainState, plan: ChainPlan) -> ResponseEnvelope:
         if last is None:
             return ResponseEnvelope(status=204, request_id=request_id)
         return replace(last, request_id=request_id)
-    value = state.evaluate(plan.result)
+    value = state.evaluate(plan.result, "result")
     status = last.status if last is not None and last.status != 204 else 200
     if value is None:
         return ResponseEnvelope(status=204, request_id=request_id)
@@ -215,9 +257,17 @@ def _step_failed(
             "chain": plan.name,
             "step": step.name,
             "step_status": reply.status,
-            "step_reply": reply_value(reply),
+            "step_reply": _quietly(reply),
         },
     )
+
+
+def _quietly(reply: ResponseEnvelope) -> Any:
+    """A failing step's own answer for the problem document, as far as it parses."""
+    try:
+        return reply_value(reply, "the step's reply")
+    except ChainFailed:
+        return None
 
 
 @workflow.defn(name=DETACHED_STEP_WORKFLOW_TYPE)

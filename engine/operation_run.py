@@ -106,13 +106,23 @@ async def run_operation(
             return problem_response(
                 request_id, 508, "Loop Detected", f"{why}: {' -> '.join(path)}", func=response.func
             )
-        found = await workflow.execute_local_activity(
-            RESOLVE_ACTIVITY,
-            args=[func, operation_id],
-            result_type=OperationTarget,
-            start_to_close_timeout=LOOKUP_TIMEOUT,
-            retry_policy=LOOKUP_RETRY,
-        )
+        try:
+            found = await workflow.execute_local_activity(
+                RESOLVE_ACTIVITY,
+                args=[func, operation_id],
+                result_type=OperationTarget,
+                start_to_close_timeout=LOOKUP_TIMEOUT,
+                retry_policy=LOOKUP_RETRY,
+            )
+        except ActivityError as err:
+            workflow.logger.error("resolving %s failed: %s", path[-1], err.cause)
+            return problem_response(
+                request_id,
+                500,
+                "Internal Server Error",
+                f"{path[-2]} forwarded to {path[-1]}, which could not be looked up",
+                func=response.func,
+            )
         if found is None:
             return problem_response(
                 request_id,

@@ -135,6 +135,17 @@ class RegistryWorkflow:
         deployment = self._deployments[change.name]
         deployment.live = change.sha or self._previous(deployment)
         deployment.canary = None
+        if deployment.pending == deployment.live:
+            deployment.pending = None
+        return self._changed()
+
+    @workflow.update
+    def drop_pending(self, change: FuncChange) -> RegistryState:
+        """A version that was pending (its pool never polled, the deploy was
+        stopped) is pending no more, so its pool is removed."""
+        deployment = self._deployments.get(change.name)
+        if deployment is not None and deployment.pending == change.sha:
+            deployment.pending = None
         return self._changed()
 
     @workflow.update

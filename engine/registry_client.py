@@ -60,13 +60,14 @@ async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
 
 
 async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
-    """``what``: activate, promote, rollback, undeploy or scale."""
+    """``what``: activate, promote, rollback, undeploy, scale or drop_pending."""
     update = {
         "activate": RegistryWorkflow.activate,
         "promote": RegistryWorkflow.promote,
         "rollback": RegistryWorkflow.rollback,
         "undeploy": RegistryWorkflow.undeploy,
         "scale": RegistryWorkflow.scale,
+        "drop_pending": RegistryWorkflow.drop_pending,
     }[what]
     state: RegistryState = await _change(client, update, change)
     return state

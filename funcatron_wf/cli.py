@@ -56,12 +56,18 @@ for deploy_command in DEPLOY_COMMANDS:
     "not say (x-openapi-router-controller / x-funcatron-module); a name that is no Python "
     "identifier, or camelCase, also finds its snake_case function.",
 )
+@click.option(
+    "--no-front",
+    is_flag=True,
+    help="No nginx front: requests run through Temporal (`invoke`, the testing fixture).",
+)
 @temporal_options
 def dev(
     folders: tuple[Path, ...],
     rewrites: tuple[str, ...],
     queues: tuple[str, ...],
     module: str | None,
+    no_front: bool,
     **flags: Any,
 ) -> None:
     """Serve Func FOLDERS: Temporal, Tron and Runner workers and the nginx front.
@@ -80,6 +86,7 @@ def dev(
             list(folders),
             queues=list(queues),
             module=module,
+            front=not no_front,
             say=lambda line: click.echo(line),
         )
     )

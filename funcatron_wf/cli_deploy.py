@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,9 @@ async def _client(settings: Settings) -> Client:
 
 def _store(settings: Settings) -> DirectoryBundleStore:
     if settings.bundle_store is None:
-        raise click.ClickException("no bundle store: give --bundle-store (FUNCATRON_BUNDLE_STORE)")
+        raise click.ClickException(
+            "no bundle store: set FUNCATRON_BUNDLE_STORE (the store the cluster's Runners read)"
+        )
     return DirectoryBundleStore(settings.bundle_store, max_size=settings.max_bundle_size)
 
 
@@ -246,7 +249,7 @@ def scale(name: str, replicas: int, **flags: Any) -> None:
 @temporal_options
 def list_deployments(as_json: bool, **flags: Any) -> None:
     """List the deployed Funcs: versions, live and canary, routes, pool sizes."""
-    from funcatron_wf.deploy.lifecycle import pollers
+    from funcatron_wf.deploy.lifecycle import LONG_POLL, pollers
     from funcatron_wf.engine.registry_client import read_registry_state
 
     settings = _platform(flags)
@@ -255,7 +258,7 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
         client = await _client(settings)
         state = await read_registry_state(client)
         sizes = {
-            version.sha: await pollers(client, version.task_queue)
+            version.sha: await pollers(client, version.task_queue, since=time.time() - LONG_POLL)
             for deployment in state.deployments
             for version in deployment.serving()
         }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,16 +41,18 @@ def _free_port() -> int:
 
 class ServedFuncs:
     """Func folders served by a `dev` of their own; ``get``/``post``/
-    ``request`` send HTTP through its front, with the spec's host by default."""
+    ``request`` send HTTP through its front, with the spec's host by default
+    (or, served with ``front=False``, run the request through Temporal as
+    `funcatron-wf invoke` does, and answer the same way)."""
 
-    def __init__(self, url: str, host: str, log: Path, temporal: str) -> None:
+    def __init__(self, url: str | None, host: str, log: Path, temporal: str) -> None:
         import httpx  # a test dependency, not the platform's
 
         self.url = url
         self.host = host
         self.log = log
         self.temporal_address = temporal
-        self.http = httpx.Client(base_url=url, timeout=60)
+        self.http = httpx.Client(base_url=url or "http://no-front.invalid", timeout=60)
 
     def output(self) -> str:
         """What `dev` printed: its URLs, routes, reloads, a line per request."""
@@ -57,7 +60,38 @@ class ServedFuncs:
 
     def request(self, method: str, path: str, *, host: str | None = None, **kwargs: Any) -> Any:
         headers = {"host": host or self.host, **kwargs.pop("headers", {})}
+        if self.url is None:
+            return self._invoke(method, path, headers, kwargs.pop("json", None), kwargs)
         return self.http.request(method, path, headers=headers, **kwargs)
+
+    def _invoke(
+        self, method: str, path: str, headers: dict[str, str], body: Any, rest: dict[str, Any]
+    ) -> Any:
+        import asyncio
+        import json
+
+        import httpx
+
+        from funcatron_wf.engine.invoking import build_request, invoke_request
+        from funcatron_wf.engine.settings import Settings
+
+        if rest:
+            raise TypeError(f"without a front, requests take json= only, not {sorted(rest)}")
+        request = build_request(
+            method,
+            path,
+            host=headers.pop("host"),
+            json_text=None if body is None else json.dumps(body),
+            headers={name.lower(): value for name, value in headers.items()},
+        )
+        settings = Settings(temporal=self.temporal_address, temporal_http="127.0.0.1:1")
+        response = asyncio.run(invoke_request(settings, request))
+        return httpx.Response(
+            response.status,
+            headers={**response.headers, "x-request-id": response.request_id},
+            content=b"" if response.body is None else response.body.raw(),
+            request=httpx.Request(method, f"http://{request.host}{path}"),
+        )
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)
@@ -68,9 +102,10 @@ class ServedFuncs:
 
 @contextlib.contextmanager
 def serve_funcs(
-    *folders: str | Path, module: str | None = None, timeout: float = 120.0
+    *folders: str | Path, module: str | None = None, front: bool = True, timeout: float = 120.0
 ) -> Iterator[ServedFuncs]:
-    """Serve the folders for the duration of the block."""
+    """Serve the folders for the duration of the block (``front=False``: no
+    nginx; requests run through Temporal)."""
     first = FuncFolder.load(folders[0])
     host = next((route.host for route in first.routes if route.host), "localhost")
     runtime = Path(tempfile.mkdtemp(prefix="funcatron-testing-"))
@@ -83,9 +118,12 @@ def serve_funcs(
     ]  # fmt: skip
     if module:
         argv += ["--module", module]
+    if not front:
+        argv.append("--no-front")
     with open(log, "wb") as out:
         dev = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    served = ServedFuncs(f"http://127.0.0.1:{port}", host, log, f"127.0.0.1:{temporal}")
+    url = f"http://127.0.0.1:{port}" if front else None
+    served = ServedFuncs(url, host, log, f"127.0.0.1:{temporal}")
     try:
         deadline = time.monotonic() + timeout
         while "ready; Ctrl-C" not in served.output():
@@ -108,19 +146,25 @@ def serve_funcs(
             except subprocess.TimeoutExpired:
                 os.kill(dev.pid, signal.SIGKILL)
                 dev.wait()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def funcatron_serve() -> Iterator[Callable[..., ServedFuncs]]:
-    """``funcatron_serve(*folders, module=None)``: those folders served for the
-    session (one stack per set of folders, started on first use)."""
+    """``funcatron_serve(*folders, module=None, front=True)``: those folders
+    served for the session (one stack per set of folders and options, started
+    on first use)."""
     with contextlib.ExitStack() as stacks:
-        served: dict[tuple[tuple[str, ...], str | None], ServedFuncs] = {}
+        served: dict[tuple[tuple[str, ...], str | None, bool], ServedFuncs] = {}
 
-        def serve(*folders: str | Path, module: str | None = None) -> ServedFuncs:
-            key = (tuple(str(Path(f).resolve()) for f in folders), module)
+        def serve(
+            *folders: str | Path, module: str | None = None, front: bool = True
+        ) -> ServedFuncs:
+            key = (tuple(str(Path(f).resolve()) for f in folders), module, front)
             if key not in served:
-                served[key] = stacks.enter_context(serve_funcs(*folders, module=module))
+                served[key] = stacks.enter_context(
+                    serve_funcs(*folders, module=module, front=front)
+                )
             return served[key]
 
         yield serve

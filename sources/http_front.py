@@ -10,6 +10,8 @@ process we start.
 from __future__ import annotations
 
 import json
+import os
+import re
 import string
 import subprocess
 import sysconfig
@@ -140,6 +142,8 @@ def temporal_http_tls(settings: Settings) -> str:
             f"proxy_ssl_certificate_key {settings.temporal_tls_key};",
         ]
     if settings.temporal_api_key is not None:
+        if not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", settings.temporal_api_key):
+            raise ConfigError("FUNCATRON_TEMPORAL_API_KEY holds characters an API key never has")
         lines.append(f'proxy_set_header Authorization "Bearer {settings.temporal_api_key}";')
     return "".join(f"            {line}\n" for line in lines)
 
@@ -159,8 +163,10 @@ def nginx_front(settings: Settings, runtime_dir: Path) -> ManagedProcess:
     """Write the config, check it with `nginx -t`, and return the (unstarted) process."""
     check_nginx_installed()
     config_path = runtime_dir / "nginx.conf"
-    config_path.write_text(render_config(settings, runtime_dir))
-    config_path.chmod(0o600)  # it may hold an API key; the master (root) reads it
+    config_path.unlink(missing_ok=True)
+    # readable by its owner only from the start: it may hold an API key
+    with os.fdopen(os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(render_config(settings, runtime_dir))
     argv = [
         NGINX,
         "-p",

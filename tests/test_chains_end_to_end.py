@@ -174,6 +174,15 @@ def test_a_step_that_fails_answers_500_naming_the_step(http: httpx.Client) -> No
     assert document["step_reply"]["detail"] == "recording.boom raised RuntimeError"
 
 
+def test_an_expression_that_fails_at_run_time_answers_500_naming_it(http: httpx.Client) -> None:
+    response = http.post("/badexpr", headers={"host": "faults.local"}, json={})
+    document = problem_document(response)
+    assert response.status_code == 500
+    assert document["detail"].startswith(
+        "chain 'badexpr': step 'second''s when 'length(steps.first.attempt)' failed: "
+    )
+
+
 def test_a_queue_bound_to_a_chain(dev: DevProcess) -> None:
     found = re.search(r"AMQP:        (amqp://guest:guest@127\.0\.0\.1:\d+/) ", dev.output())
     assert found is not None, dev.output()

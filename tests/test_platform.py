@@ -192,7 +192,16 @@ def test_wrong_changes_are_refused_and_change_nothing(platform: Platform) -> Non
     done = platform.run("deploy", str(clash), check=False)
     assert done.returncode == 1
     assert f"GET {HOST}/version is already served by Func 'versioned'" in done.stderr
+    broken = write_func_folder(
+        platform.state_dir.parent / "broken" / "broken",
+        SPEC.replace("versions.", "broken_ops.").replace(HOST, "broken.local"),
+        {"broken_ops.py": "import not_installed_anywhere\n"},
+    )  # fmt: skip
+    done = platform.run("deploy", str(broken), check=False)
+    assert done.returncode == 1
+    assert "importing 'broken_ops' failed: ModuleNotFoundError" in done.stderr
     assert platform.run("ls", "--json").stdout == before
+    assert platform.get().status_code == 200  # the platform serves on
 
 
 def test_a_killed_runner_is_restarted_and_its_request_completes(platform: Platform) -> None:

@@ -24,3 +24,14 @@ def _eventually(read, text: str, timeout: float = 10.0) -> str:
         assert time.monotonic() < deadline, output
         time.sleep(0.1)
     return output
+
+
+def test_without_nginx_requests_run_through_temporal(funcatron_serve) -> None:
+    hello = funcatron_serve(EXAMPLES / "hello", front=False)
+    assert "HTTP front:  none (--no-front)" in hello.output()
+    reply = hello.get("/v1/greet/Ada")
+    assert (reply.status_code, reply.json()) == (200, {"greeting": "Hello, Ada"})
+    assert len(reply.headers["x-request-id"]) == 32
+    missing = hello.post("/v1/greetings", json={})
+    assert missing.status_code == 400
+    assert "'name' is a required property" in missing.json()["invalid_params"][0]["reason"]

@@ -37,11 +37,16 @@ _IGNORED_PARTS = {"__pycache__", ".git", ".venv", "node_modules"}
 
 
 def iter_folder_files(folder: Path) -> Iterator[tuple[str, Path]]:
-    """(relative path, path) of the folder's own files, in a fixed order:
-    no caches, virtualenvs, VCS or node_modules."""
+    """(relative path, path) of the folder's own files, in a fixed order: no
+    caches, virtualenvs, VCS, node_modules, hidden files or editors' backups."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder)
-        if _IGNORED_PARTS & set(relative.parts) or path.suffix == ".pyc":
+        if (
+            _IGNORED_PARTS & set(relative.parts)
+            or any(part.startswith(".") for part in relative.parts)
+            or path.suffix in (".pyc", ".swp", ".swo")
+            or path.name.endswith("~")
+        ):
             continue
         yield relative.as_posix(), path
 
@@ -50,8 +55,12 @@ def folder_sha(folder: Path) -> str:
     """SHA-256 over every file's relative path and content, in a fixed order."""
     digest = hashlib.sha256()
     for relative, path in iter_folder_files(folder):
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # gone since it was listed (an editor's temp file)
+            continue
         digest.update(relative.encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 

@@ -103,6 +103,10 @@ def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
+        if err.name != module_name:  # the module is there; something it imports is not
+            raise problem(
+                f": importing {module_name!r} failed: {type(err).__name__}: {err}"
+            ) from err
         raise problem(
             f" names module {module_name!r}, which is not in this folder ({err})"
         ) from err
