@@ -285,6 +285,7 @@ class FuncSettings:
     validate_responses: bool = False  # a reply that breaks its schema is logged and answered 500
     # seconds without a heartbeat before a Runner is taken for lost (its call retried)
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
+    log_level: str | None = None  # the Func's log level for its calls (None: the Runner's)
 
 
 @dataclass
@@ -412,6 +413,7 @@ class Deployment:
     canary_percent: float = 0.0
     pending: str | None = None  # SHA
     replicas: int = 1
+    log_level: str | None = None  # `funcatron-wf log-level`: travels with each request
 
     def version(self, sha: str | None) -> RegisteredFunc | None:
         return next((v for v in self.versions if sha is not None and v.sha == sha), None)
@@ -431,6 +433,7 @@ class FuncChange:
     sha: str | None = None  # activate: the version; rollback: the one to go back to
     canary_percent: float | None = None  # activate as a canary taking this share
     replicas: int | None = None  # scale
+    log_level: str | None = None  # set_log_level ("" clears it)
 
 
 @dataclass

@@ -11,6 +11,8 @@ stays small however many deploys it sees; its state stays small because a
 deployed version's spec lives in the bundle store (``spec_ref``).
 """
 
+import dataclasses
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Versions kept per Func (for rollback and `ls`); older ones are forgotten.
 MAX_VERSIONS = 20
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _routing_key(route: Route) -> tuple[str, str, str, str]:
@@ -59,11 +62,21 @@ class RegistryWorkflow:
             live = deployment.version(deployment.live)
             if live is None:
                 continue
-            funcs.append(live)
+            funcs.append(self._with_func_settings(deployment, live))
             canary = deployment.version(deployment.canary)
             if canary is not None:
+                canary = self._with_func_settings(deployment, canary)
                 canaries.append(Canary(canary, deployment.canary_percent))
         return RegistrySnapshot(generation=self._generation, funcs=funcs, canaries=canaries)
+
+    @staticmethod
+    def _with_func_settings(deployment: Deployment, version: RegisteredFunc) -> RegisteredFunc:
+        """A version with the Func's own settings (its log level) on top:
+        routing copies them into each request."""
+        if deployment.log_level is None:
+            return version
+        settings = dataclasses.replace(version.settings, log_level=deployment.log_level)
+        return dataclasses.replace(version, settings=settings)
 
     @workflow.query
     def state(self) -> RegistryState:
@@ -149,6 +162,12 @@ class RegistryWorkflow:
         return self._changed()
 
     @workflow.update
+    def set_log_level(self, change: FuncChange) -> RegistryState:
+        """The Func's log level, on its next request (no restart)."""
+        self._deployments[change.name].log_level = change.log_level or None
+        return self._changed()
+
+    @workflow.update
     def undeploy(self, change: FuncChange) -> RegistryState:
         del self._deployments[change.name]
         return self._changed()
@@ -207,6 +226,14 @@ class RegistryWorkflow:
     @undeploy.validator
     def _check_undeploy(self, change: FuncChange) -> None:
         self._deployment(change)
+
+    @set_log_level.validator
+    def _check_log_level(self, change: FuncChange) -> None:
+        self._deployment(change)
+        if change.log_level and change.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"log level {change.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
 
     @scale.validator
     def _check_scale(self, change: FuncChange) -> None:

@@ -60,7 +60,7 @@ async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
 
 
 async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
-    """``what``: activate, promote, rollback, undeploy, scale or drop_pending."""
+    """``what``: activate, promote, rollback, undeploy, scale, drop_pending or set_log_level."""
     update = {
         "activate": RegistryWorkflow.activate,
         "promote": RegistryWorkflow.promote,
@@ -68,6 +68,7 @@ async def change_func(client: Client, what: str, change: FuncChange) -> Registry
         "undeploy": RegistryWorkflow.undeploy,
         "scale": RegistryWorkflow.scale,
         "drop_pending": RegistryWorkflow.drop_pending,
+        "set_log_level": RegistryWorkflow.set_log_level,
     }[what]
     state: RegistryState = await _change(client, update, change)
     return state

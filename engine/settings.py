@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         "", description="sed-style spec rewrites, one per line (engine/spec_rewriting.py)"
     )
     nginx_workers: int = Field(1, ge=1, description="nginx worker processes")
+    request_summaries: bool = Field(
+        True,
+        description="each request's workflow carries a one-line summary the Temporal UI "
+        "lists (about 3% of throughput under load: docs/performance.md)",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="log lines as JSON objects, or as text (dev's default)"
+    )
     heartbeat_timeout: float = Field(
         DEFAULT_HEARTBEAT_TIMEOUT,
         ge=0.5,

@@ -88,6 +88,21 @@ class StartedRequest:
         return await self.handle.result()
 
 
+def request_summary(request: RequestEnvelope, decision: RouteDecision | None) -> str:
+    """The one line the Temporal UI shows for a request in its list:
+    'POST pets.local/api/pets -> pets.add_pet' (or -> chain NAME, or -> 404)."""
+    where = f"{request.method} {request.host}{request.path}"
+    if decision is None:
+        return where
+    if decision.answer is not None:
+        return f"{where} -> {decision.answer.status}"
+    if decision.chain is not None:
+        return f"{where} -> chain {decision.chain.name}"
+    target = decision.target
+    version = f" ({target.name}@{target.sha[:12]})" if target else ""
+    return f"{where} -> {decision.operation_id}{version}"
+
+
 async def start_request(
     client: Client,
     request: RequestEnvelope,
@@ -95,11 +110,14 @@ async def start_request(
     *,
     task_queue: str = TRON_TASK_QUEUE,
     eager: bool = False,
+    summary: bool = True,
 ) -> StartedRequest:
     """Start ``request`` under its request id, routed already (``decision``)
     or routing itself. ``eager``: this process runs the Tron worker on
     ``task_queue``, so the first workflow task may come back in the start
-    reply (only with a decision: RequestWorkflow's first task routes)."""
+    reply (only with a decision: RequestWorkflow's first task routes).
+    ``summary``: the workflow carries its one-line summary for the Temporal
+    UI (``request_summary``; measured at ~3% of throughput under load)."""
     args: list[Any]
     if decision is not None:
         workflow, args = ROUTED_REQUEST_WORKFLOW_TYPE, [RoutedRequest(request, decision)]
@@ -116,6 +134,7 @@ async def start_request(
             id_conflict_policy=ID_CONFLICT_POLICY,
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             request_eager_start=eager and decision is not None,
+            static_summary=request_summary(request, decision) if summary else None,
         )
         first_start = True
     except WorkflowAlreadyStartedError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,9 @@ def dev(
     """
     from funcatron_wf.deploy.dev import run_dev
 
-    configure_logging(logging.WARNING)
+    os.environ.setdefault("FUNCATRON_LOG_FORMAT", "text")  # dev's workers too: readable lines
     settings = command_settings(spec_rewrite="\n".join(rewrites) if rewrites else None, **flags)
+    configure_logging(logging.WARNING, settings.log_format)
     run_command(
         run_dev(
             settings,
@@ -182,8 +184,8 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
     from funcatron_wf.engine.temporal_client import connect_with
     from funcatron_wf.workers.tron import run_tron
 
-    configure_logging(logging.INFO)
     settings = command_settings(**flags)
+    configure_logging(logging.INFO, settings.log_format)
     try:
         door = split_host_port(front_door) if front_door is not None else None
     except ValueError as err:
@@ -197,6 +199,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
             specs=spec_store_of(settings),
             ready_file=ready_file,
             front_door=door,
+            summaries=settings.request_summaries,
         )
 
     run_command(serve())
@@ -253,8 +256,8 @@ def runner(
     from funcatron_wf.engine.temporal_client import connect_with
     from funcatron_wf.workers.runner import BodyStore, FuncSource, run_runner
 
-    configure_logging(logging.INFO)
     settings = command_settings(**flags)
+    configure_logging(logging.INFO, settings.log_format)
     if not folders and not bundles and not standby:
         raise click.UsageError("give Func FOLDERS or --bundle SHA")
     for folder in folders:
@@ -346,8 +349,8 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
     from funcatron_wf.sources.queue.bindings import parse_operation
     from funcatron_wf.sources.queue.source import QueueSourceConfig, serve_queue_source
 
-    configure_logging(logging.INFO)
     settings = command_settings(**flags)
+    configure_logging(logging.INFO, settings.log_format)
     if not settings.amqp_url:
         raise click.UsageError("give the broker: --amqp URL (or FUNCATRON_AMQP_URL)")
     if not settings.amqp_queue:
@@ -365,6 +368,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
         blobs=blob_store_of(settings),
         inline_body_max=settings.inline_body_max,
         front_doors=settings.front_doors,
+        summaries=settings.request_summaries,
     )
 
     async def serve() -> None:

@@ -89,7 +89,7 @@ def up(queues: tuple[str, ...], foreground: bool, **flags: Any) -> None:
     settings = command_settings(**flags)
     state_dir = state_dir_of(settings)
     if foreground:
-        configure_logging(logging.WARNING)
+        configure_logging(logging.WARNING, settings.log_format)
         run_command(run_platform(settings, state_dir, queues=list(queues), say=click.echo))
         exit_without_teardown(0)
     info = run_command(_sync(start_in_background, [*sys.argv[1:], "--foreground"], state_dir))
@@ -241,6 +241,25 @@ def scale(name: str, replicas: int, **flags: Any) -> None:
     exit_without_teardown(0)
 
 
+@click.command("log-level")
+@click.argument("name")
+@click.argument(
+    "level",
+    type=click.Choice(
+        ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "default"], case_sensitive=False
+    ),
+)
+@state_dir_option
+@temporal_options
+def log_level(name: str, level: str, **flags: Any) -> None:
+    """Set a Func's log level; its next request logs at it, no restart
+    ("default": the Runners' own level)."""
+    chosen = "" if level.lower() == "default" else level.upper()
+    _registry_command("set_log_level", name, flags, log_level=chosen)
+    console.print(f"{name} logs at {chosen or 'the Runners level'} from its next request")
+    exit_without_teardown(0)
+
+
 @click.command("ls")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print JSON (the Registry's state and pool sizes)."
@@ -294,4 +313,6 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
     exit_without_teardown(0)
 
 
-COMMANDS = [bundle, up, down, deploy, promote, rollback, list_deployments, undeploy, scale]
+COMMANDS = [
+    bundle, up, down, deploy, promote, rollback, list_deployments, undeploy, scale, log_level,
+]  # fmt: skip

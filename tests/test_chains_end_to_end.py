@@ -202,6 +202,27 @@ def test_a_queue_bound_to_a_chain(dev: DevProcess) -> None:
     assert json.loads(body)["total"] == 220
 
 
+async def test_each_request_reads_at_a_glance_in_the_temporal_ui(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    """Its workflow's one-line summary (Temporal's user metadata)."""
+    client = await Client.connect(dev.temporal_address)
+
+    async def summary(response: httpx.Response) -> str | None:
+        handle = client.get_workflow_handle(response.headers["x-request-id"])
+        return await (await handle.describe()).static_summary()
+
+    chain = http.post("/checkout", headers=SHOP, json=CART)
+    assert await summary(chain) == "POST shop.local/checkout -> chain checkout"
+    single = http.get("/products/pear", headers=SHOP)
+    assert re.fullmatch(
+        r"GET shop.local/products/pear -> products.get_product \(shop@[0-9a-f]{12}\)",
+        await summary(single) or "",
+    )
+    missing = http.get("/nowhere", headers=SHOP)
+    assert await summary(missing) == "GET shop.local/nowhere -> 404"
+
+
 async def test_chain_and_forward_histories_replay_deterministically(
     dev: DevProcess, http: httpx.Client
 ) -> None:

@@ -40,6 +40,7 @@ from funcatron_wf.engine.contracts import (
     RouteDecision,
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
+from funcatron_wf.workers.log_context import request_context
 from funcatron_wf.workers.route_cache import RouteCache
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ START_TIMEOUT = 5.0  # seconds; the nginx front gives the front door 10
 
 
 def front_door_app(
-    client: Client, cache: RouteCache, *, task_queue: str = TRON_TASK_QUEUE
+    client: Client, cache: RouteCache, *, task_queue: str = TRON_TASK_QUEUE, summaries: bool = True
 ) -> web.Application:
     async def handle(http_request: web.Request) -> web.Response:
         try:
@@ -57,10 +58,14 @@ def front_door_app(
             logger.info("front door: unreadable envelope (%s); the front starts it", err)
             return web.json_response({"started": False}, status=FRONT_DOOR_NOT_STARTED)
 
-        async def route_and_start() -> tuple[RouteDecision, StartedRequest]:
+        with request_context(request.request_id):  # its log lines name it
+            return await route_and_start(request)
+
+    async def route_and_start(request: RequestEnvelope) -> web.Response:
+        async def decide_and_start() -> tuple[RouteDecision, StartedRequest]:
             decision = await cache.decide(request)
             started = await start_request(
-                client, request, decision, task_queue=task_queue, eager=True
+                client, request, decision, task_queue=task_queue, eager=True, summary=summaries
             )
             return decision, started
 
@@ -68,7 +73,7 @@ def front_door_app(
             # Bounded well inside the front's 10 s (routing may wait on the
             # Registry, the start on the engine): once the front starts the
             # request itself, no start of ours is still trying to land.
-            decision, started = await asyncio.wait_for(route_and_start(), START_TIMEOUT)
+            decision, started = await asyncio.wait_for(decide_and_start(), START_TIMEOUT)
         except (RPCError, TimeoutError) as err:
             logger.warning("front door: request %s not started (%s)", request.request_id, err)
             return web.json_response({"started": False}, status=FRONT_DOOR_NOT_STARTED)
@@ -90,11 +95,18 @@ def front_door_app(
 
 @contextlib.asynccontextmanager
 async def serve_front_door(
-    client: Client, cache: RouteCache, host: str, port: int, *, task_queue: str = TRON_TASK_QUEUE
+    client: Client,
+    cache: RouteCache,
+    host: str,
+    port: int,
+    *,
+    task_queue: str = TRON_TASK_QUEUE,
+    summaries: bool = True,
 ) -> AsyncIterator[None]:
     """Serve the front door while the block runs; requests start on ``task_queue``,
     which must be this process's Tron worker's for eager start."""
-    runner = web.AppRunner(front_door_app(client, cache, task_queue=task_queue), access_log=None)
+    app = front_door_app(client, cache, task_queue=task_queue, summaries=summaries)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -46,7 +46,7 @@ from funcatron_wf.engine.specs import replies_json_only
 from funcatron_wf.engine.validation import OperationValidator, response_violations
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
-from funcatron_wf.workers.log_context import request_context
+from funcatron_wf.workers.log_context import capture_func_output, request_context
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
@@ -188,7 +188,7 @@ def operation_activity(
             )
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
         call.request.attempt = activity.info().attempt
-        with request_context(call.request.request_id, call.func):
+        with request_context(call.request.request_id, call.func, call.settings.log_level):
             # Heartbeats tell Temporal this Runner is alive; if it dies, the
             # task is retried on another one after the heartbeat timeout.
             every = call.settings.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
@@ -262,6 +262,7 @@ async def run_runner(
     ready_file: Path | None = None,
     broken_ok: bool = False,
 ) -> None:
+    capture_func_output()
     with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
         served = await python_funcs(client, sources, executor, broken_ok=broken_ok)
         workers = runner_workers(client, served, bodies, specs)

@@ -61,10 +61,15 @@ async def run_tron(
     specs: SpecStore | None = None,
     ready_file: Path | None = None,
     front_door: tuple[str, int] | None = None,
+    summaries: bool = True,
 ) -> None:
     """The Tron worker; with ``front_door`` (host, port) also its HTTP front door."""
     cache = RouteCache(client, blobs=blobs, specs=specs)
     await ensure_registry(client)
-    door = serve_front_door(client, cache, *front_door) if front_door else contextlib.nullcontext()
+    door = (
+        serve_front_door(client, cache, *front_door, summaries=summaries)
+        if front_door
+        else contextlib.nullcontext()
+    )
     async with cache.kept_fresh(), door:
         await serve_until_signalled([tron_worker(client, cache=cache)], ready_file=ready_file)

@@ -79,6 +79,7 @@ class QueueSourceConfig:
     task_queue: str = TRON_TASK_QUEUE  # the Trons'
     # the Trons' front doors (HOST:PORT), offered each request first
     front_doors: list[str] = field(default_factory=list)
+    summaries: bool = True  # a one-line summary on each workflow it starts itself
 
 
 class QueueSource:
@@ -209,7 +210,12 @@ class QueueSource:
                 )
                 waits = offer is Offer.STARTED
                 return StartedRequest(handle, first_start=True, waits_for_reply=waits), not waits
-        started = await start_request(self._client, envelope, task_queue=self._config.task_queue)
+        started = await start_request(
+            self._client,
+            envelope,
+            task_queue=self._config.task_queue,
+            summary=self._config.summaries,
+        )
         return started, False
 
     async def _reply(
