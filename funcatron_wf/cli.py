@@ -30,6 +30,7 @@ from funcatron_wf.cli_common import (
     temporal_options,
 )
 from funcatron_wf.cli_deploy import COMMANDS as DEPLOY_COMMANDS
+from funcatron_wf.cli_inspect import COMMANDS as INSPECT_COMMANDS
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.settings import split_host_port
 from funcatron_wf.workers.log_context import configure_logging
@@ -41,8 +42,8 @@ def main() -> None:
     """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
 
 
-for deploy_command in DEPLOY_COMMANDS:
-    main.add_command(deploy_command)
+for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS]:
+    main.add_command(command)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from temporalio.client import Client
 
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import FuncatronError
@@ -141,3 +142,20 @@ def state_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
         help="The local platform's directory (env FUNCATRON_STATE_DIR; default "
         "~/.local/state/funcatron-wf).",
     )(command)
+
+
+def platform_settings_of(flags: dict[str, Any]) -> Settings:
+    """The settings of a command run against a platform: the one running in
+    the state directory, or the cluster --temporal names."""
+    from funcatron_wf.deploy.platform import platform_settings
+
+    try:
+        return platform_settings(command_settings(**flags))
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+
+
+async def client_of(settings: Settings) -> Client:
+    from funcatron_wf.engine.temporal_client import connect_with
+
+    return await connect_with(settings)

@@ -16,12 +16,13 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client
 
 from funcatron_wf.cli_common import (
+    client_of,
     command_settings,
     exit_without_teardown,
     platform_options,
+    platform_settings_of,
     queue_option,
     rewrite_option,
     run_command,
@@ -107,19 +108,6 @@ def down(state_dir: Path | None) -> None:
     run_command(_sync(stop_platform, state_dir_of(settings), say=click.echo))
 
 
-def _platform(flags: dict[str, Any]) -> Settings:
-    from funcatron_wf.deploy.platform import platform_settings
-
-    settings: Settings = run_command(_sync(platform_settings, command_settings(**flags)))
-    return settings
-
-
-async def _client(settings: Settings) -> Client:
-    from funcatron_wf.engine.temporal_client import connect_with
-
-    return await connect_with(settings)
-
-
 def _store(settings: Settings) -> DirectoryBundleStore:
     if settings.bundle_store is None:
         raise click.ClickException(
@@ -156,11 +144,11 @@ def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path |
     from funcatron_wf.deploy.lifecycle import deploy as deploy_source
 
     flags["spec_rewrite"] = "\n".join(rewrites) if rewrites else None
-    settings = _platform(flags)
+    settings = platform_settings_of(flags)
     rules = run_command(_sync(parse_rewrites, settings.spec_rewrite))
 
     async def go() -> Any:
-        client = await _client(settings)
+        client = await client_of(settings)
         return await deploy_source(
             client, _store(settings), source, console,
             rewrites=rules, stage=stage, canary_percent=canary, wheels=wheels,
@@ -177,10 +165,10 @@ def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any
     """One Registry change; the Func's Deployment after it (None once undeployed)."""
     from funcatron_wf.engine.registry_client import change_func
 
-    settings = _platform(flags)
+    settings = platform_settings_of(flags)
 
     async def go() -> Any:
-        state = await change_func(await _client(settings), what, FuncChange(name=name, **change))
+        state = await change_func(await client_of(settings), what, FuncChange(name=name, **change))
         return next((d for d in state.deployments if d.name == name), None)
 
     return run_command(go())
@@ -207,10 +195,10 @@ def rollback(name: str, to: str | None, **flags: Any) -> None:
     """Switch a Func back to an earlier version, once that version's pool polls."""
     from funcatron_wf.deploy.lifecycle import rollback as roll_back
 
-    settings = _platform(flags)
+    settings = platform_settings_of(flags)
 
     async def go() -> Any:
-        return await roll_back(await _client(settings), name, console, to=to)
+        return await roll_back(await client_of(settings), name, console, to=to)
 
     record = run_command(go())
     console.print(f"{name} {record.sha[:12]} is live again")
@@ -271,10 +259,10 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
     from funcatron_wf.deploy.lifecycle import LONG_POLL, pollers
     from funcatron_wf.engine.registry_client import read_registry_state
 
-    settings = _platform(flags)
+    settings = platform_settings_of(flags)
 
     async def go() -> Any:
-        client = await _client(settings)
+        client = await client_of(settings)
         state = await read_registry_state(client)
         sizes = {
             version.sha: await pollers(client, version.task_queue, since=time.time() - LONG_POLL)

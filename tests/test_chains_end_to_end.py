@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from funcatron_wf.engine.chain_run import DetachedStepWorkflow
 from funcatron_wf.engine.request_workflow import RoutedRequestWorkflow
 from tests.conftest import EXAMPLES, REPO, problem_document
-from tests.dev_process import DevProcess, running
+from tests.dev_process import FUNCATRON, DevProcess, running
 
 FAULTS = REPO / "tests" / "funcs" / "chain_faults"
 SHOP = {"host": "shop.local"}
@@ -221,6 +222,39 @@ async def test_each_request_reads_at_a_glance_in_the_temporal_ui(
     )
     missing = http.get("/nowhere", headers=SHOP)
     assert await summary(missing) == "GET shop.local/nowhere -> 404"
+
+
+def test_show_tells_a_request_from_its_history(dev: DevProcess, http: httpx.Client) -> None:
+    request_id = http.post("/checkout", headers=SHOP, json=CART).headers["x-request-id"]
+    done = subprocess.run(
+        [FUNCATRON, "show", request_id, "--temporal", dev.temporal_address],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith(f"request {request_id} (RoutedRequest), ")
+    assert "  POST shop.local/checkout  (from http)" in out
+    assert re.search(r"routed to chain checkout of shop@[0-9a-f]{12}", out)
+    for step in (
+        "quote (shop:pricing.quote)",
+        "stock (inventory:stock.reserve)",
+        "accept (shop:orders.accept)",
+    ):
+        assert re.search(rf"checkout: step {re.escape(step)} +attempt 1  completed +\d+ ms", out), (
+            out
+        )
+    assert "response: 201 application/json" in out
+    as_json = subprocess.run(
+        [FUNCATRON, "show", request_id, "--json", "--temporal", dev.temporal_address],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    story = json.loads(as_json.stdout)
+    assert story["response"]["status"] == 201 and len(story["steps"]) == 4
+    unknown = subprocess.run(
+        [FUNCATRON, "show", "0" * 32, "--temporal", dev.temporal_address],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 1 and f"no request {'0' * 32}" in unknown.stderr
 
 
 async def test_chain_and_forward_histories_replay_deterministically(
