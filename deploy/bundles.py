@@ -58,16 +58,17 @@ class Manifest:
     version: str
     files: dict[str, str]  # path in the bundle -> SHA-256
 
+    def _content(self) -> dict[str, Any]:
+        """What the SHA is taken over: everything in the manifest but the SHA."""
+        return {"format": FORMAT, "name": self.name, "runtime": self.runtime,
+                "version": self.version, "files": dict(sorted(self.files.items()))}  # fmt: skip
+
     @property
     def sha(self) -> str:
-        content = {"format": FORMAT, "name": self.name, "runtime": self.runtime,
-                   "version": self.version, "files": dict(sorted(self.files.items()))}  # fmt: skip
-        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(self._content(), sort_keys=True).encode()).hexdigest()
 
     def to_json(self) -> bytes:
-        document = {"format": FORMAT, "name": self.name, "runtime": self.runtime,
-                    "version": self.version, "sha": self.sha,
-                    "files": dict(sorted(self.files.items()))}  # fmt: skip
+        document = {**self._content(), "sha": self.sha}
         return (json.dumps(document, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod

@@ -124,7 +124,7 @@ class DevStack(LocalStack):
         self.start_queue_sources(self.queues)
         reloader = Reloader(
             self, client, self.folders, func_settings,
-            rewrites=self.rewrites, environments=environments, module=self.module,
+            rewrites=self.rewrites, module=self.module,
         )  # fmt: skip
         reloader.start_standby()
         return reloader

@@ -240,10 +240,10 @@ async def rollback(
             )
         target = matches[0]
     else:
-        live = shas.index(deployment.live) if deployment.live in shas else 0
-        if live == 0:
+        previous = deployment.before_live()
+        if previous is None:
             raise RegistrationRefused(f"Func {name!r} has no earlier version to roll back to")
-        target = shas[live - 1]
+        target = previous
     record = deployment.version(target)
     assert record is not None
     await switch_to(client, record, console, what="rollback")

@@ -25,7 +25,6 @@ class LocalSubstrate:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._pools: dict[tuple[str, str], tuple[Pool, list[str]]] = {}  # -> process names
         self._failed_at: dict[tuple[str, str], float] = {}
-        self._draining: set[asyncio.Task[None]] = set()
 
     def _processes(self, names: list[str]) -> list[ManagedProcess]:
         by_name = {process.name: process for process in self.stack.processes}
@@ -65,19 +64,8 @@ class LocalSubstrate:
             await self._stop(name)
 
     async def _stop(self, name: str) -> None:
-        """SIGTERM in the background: the Runner drains what it holds (up to a
-        minute) while the platform goes on; stopped with the rest if it ends first."""
         for process in self._processes([name]):
-            self.stack.restartable.pop(name, None)
-            self.stack.expendable.add(name)
-
-            async def drain(process: ManagedProcess = process) -> None:
-                await asyncio.to_thread(process.stop, 60.0)
-                self.stack.forget(process)
-                self.stack.say(f"stopped {process.name} (pid {process.pid})")
-
-            self._draining.add(task := asyncio.create_task(drain()))
-            task.add_done_callback(self._draining.discard)
+            self.stack.retire(process)  # drains in the background; the platform goes on
 
     async def pools(self) -> list[Pool]:
         return [

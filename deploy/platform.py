@@ -22,7 +22,7 @@ from pathlib import Path
 
 from funcatron_wf.deploy.controller import Controller
 from funcatron_wf.deploy.local_substrate import LocalSubstrate
-from funcatron_wf.deploy.processes import require_free_port
+from funcatron_wf.deploy.processes import pid_alive, require_free_port
 from funcatron_wf.deploy.stack import LocalStack, Say
 from funcatron_wf.engine.errors import ConfigError, FuncatronError, ServiceStartError
 from funcatron_wf.engine.settings import Settings
@@ -57,23 +57,12 @@ class PlatformInfo:
             info = cls(**document)
         except (OSError, ValueError, TypeError):
             return None
-        return info if _alive(info.pid) else None
+        return info if pid_alive(info.pid) else None
 
     def write(self, state_dir: Path) -> None:
         partial = state_dir / (PLATFORM_FILE + ".partial")
         partial.write_text(json.dumps(asdict(self), indent=1))
         partial.replace(state_dir / PLATFORM_FILE)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
 
 
 class Platform(LocalStack):
@@ -177,7 +166,7 @@ def stop_platform(state_dir: Path, *, timeout: float = 90.0, say: Say = print) -
         raise FuncatronError(f"no platform runs in {state_dir}")
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(info.pid):
+    while pid_alive(info.pid):
         if time.monotonic() > deadline:
             raise ServiceStartError(
                 f"the platform (pid {info.pid}) did not stop within {timeout:.0f} s"

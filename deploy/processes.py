@@ -90,6 +90,18 @@ class ManagedProcess:
             self._popen.wait()
 
 
+def pid_alive(pid: int) -> bool:
+    """The process runs (a zombie, exited and not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's: it exists
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
+
+
 def wait_until(
     ready: Callable[[], bool], *, process: ManagedProcess, what: str, timeout: float = 30.0
 ) -> None:

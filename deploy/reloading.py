@@ -74,7 +74,6 @@ class Reloader:
         settings: FuncSettings,
         *,
         rewrites: list[SpecRewrite],
-        environments: dict[str, Path | None],
         module: str | None = None,
     ) -> None:
         self.module = module
@@ -83,10 +82,8 @@ class Reloader:
         self.folders = {folder.name: folder for folder in folders}
         self.func_settings = settings
         self.rewrites = rewrites
-        self.environments = environments
         self.runners: dict[str, ManagedProcess] = {}  # Func -> its own Runner, once reloaded
         self.standby: ManagedProcess | None = None
-        self._retiring: set[asyncio.Task[None]] = set()
         self._numbers = itertools.count(1)
         self.standby_ready = stack.runtime_dir / "standby.ready"
         stack.expendable.add(STANDBY)
@@ -188,23 +185,8 @@ class Reloader:
         previous = self.runners.get(name)
         self.runners[name] = process
         self.start_standby()
-        if previous is not None:
-            self._retire(previous)
-
-    def _retire(self, previous: ManagedProcess) -> None:
-        """Stop a replaced Runner once no Tron can still route to its version
-        (they refresh within a second); SIGTERM lets it finish what it holds."""
-        self.stack.restartable.pop(previous.name, None)
-        self.stack.expendable.add(previous.name)  # stopped with the stack if dev stops first
-
-        async def later() -> None:
-            await asyncio.sleep(RETIRE_AFTER)
-            self.stack.forget(previous)
-            await asyncio.to_thread(previous.stop, 60.0)
-            self.stack.say(f"stopped {previous.name} (pid {previous.pid})")
-
-        self._retiring.add(task := asyncio.create_task(later()))
-        task.add_done_callback(self._retiring.discard)
+        if previous is not None:  # once no Tron can still route to its version
+            self.stack.retire(previous, after=RETIRE_AFTER)
 
     @staticmethod
     def _describe(old: FuncFolder, new: FuncFolder, took: float) -> str:

@@ -72,6 +72,7 @@ class LocalStack:
         # workers that may be given up on (a pool's Runners): one that keeps
         # dying is left dead and reported, the stack goes on
         self.may_give_up: set[str] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def start_process(self, process: ManagedProcess) -> ManagedProcess:
         self.processes.append(process.start())
@@ -218,6 +219,23 @@ class LocalStack:
                 await every_second()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
+
+    def retire(self, process: ManagedProcess, *, after: float = 0.0) -> None:
+        """Stop a worker on purpose, in the background, ``after`` seconds
+        from now: SIGTERM, so it finishes what it holds (up to a minute)
+        while the stack goes on. Until then it is not restarted, and it is
+        stopped with the stack if that ends first."""
+        self.restartable.pop(process.name, None)
+        self.expendable.add(process.name)
+
+        async def stop_later() -> None:
+            await asyncio.sleep(after)
+            self.forget(process)
+            await asyncio.to_thread(process.stop, 60.0)
+            self.say(f"stopped {process.name} (pid {process.pid})")
+
+        self._retiring.add(task := asyncio.create_task(stop_later()))
+        task.add_done_callback(self._retiring.discard)
 
     def forget(self, process: ManagedProcess) -> None:
         """A process stopped on purpose (a pool scaled down): not restarted."""

@@ -418,6 +418,13 @@ class Deployment:
     def version(self, sha: str | None) -> RegisteredFunc | None:
         return next((v for v in self.versions if sha is not None and v.sha == sha), None)
 
+    def before_live(self) -> str | None:
+        """The version deployed before the live one (what a rollback goes back to)."""
+        shas = [version.sha for version in self.versions]
+        if self.live not in shas or shas.index(self.live) == 0:
+            return None
+        return shas[shas.index(self.live) - 1]
+
     def serving(self) -> list[RegisteredFunc]:
         """The versions that need a pool: live, canary and pending."""
         shas = {self.live, self.canary, self.pending} - {None}

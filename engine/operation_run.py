@@ -10,7 +10,6 @@ operation and by the chain runner (engine/chain_run.py) for every step.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -34,13 +33,13 @@ with workflow.unsafe.imports_passed_through():
         problem_response,
         split_call,
     )
+    from funcatron_wf.engine.route_table import TEMPLATE_PARAM
 
 # The Tron's local activities that read its Registry view (routing a
 # request, resolving a forward): their retries cover a Registry query that
 # failed in passing; one that still fails is answered 500, never left stuck.
 LOOKUP_TIMEOUT = timedelta(seconds=10)
 LOOKUP_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3)
-_TEMPLATE_PARAM = re.compile(r"\{([^{}/]+)\}")
 
 
 def operation_call(
@@ -54,7 +53,7 @@ def operation_call(
     """A call of ``operation`` made on behalf of ``request`` (a chain step, a
     forward): the same request id and headers, the operation's own method
     and path (its template filled from ``parameters``), this body."""
-    path = _TEMPLATE_PARAM.sub(
+    path = TEMPLATE_PARAM.sub(
         lambda found: str(parameters.get(found.group(1), found.group(0))), operation.path_template
     )
     headers = {

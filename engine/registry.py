@@ -250,10 +250,10 @@ class RegistryWorkflow:
 
     @staticmethod
     def _previous(deployment: Deployment) -> str:
-        shas = [v.sha for v in deployment.versions]
-        if deployment.live not in shas or shas.index(deployment.live) == 0:
+        previous = deployment.before_live()
+        if previous is None:
             raise ValueError(f"Func {deployment.name!r} has no earlier version to roll back to")
-        return shas[shas.index(deployment.live) - 1]
+        return previous
 
     def _refuse_conflicts(self, func: RegisteredFunc) -> None:
         if not func.routes:

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from funcatron_wf.engine.contracts import RegisteredFunc, Route
 
-_TEMPLATE_PARAM = re.compile(r"\{([^{}/]+)\}")
+TEMPLATE_PARAM = re.compile(r"\{([^{}/]+)\}")
 
 
 @dataclass
@@ -46,7 +46,7 @@ def _compile(func: RegisteredFunc, route: Route) -> _CompiledRoute:
     names: list[str] = []
     pattern = ""
     position = 0
-    for found in _TEMPLATE_PARAM.finditer(route.path_template):
+    for found in TEMPLATE_PARAM.finditer(route.path_template):
         pattern += re.escape(route.path_template[position : found.start()]) + "([^/]+)"
         names.append(found.group(1))
         position = found.end()

@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,13 +29,8 @@ from typing import Any
 
 import pytest
 
+from funcatron_wf.deploy.processes import any_free_port
 from funcatron_wf.workers.func_folder import FuncFolder
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ServedFuncs:
@@ -110,11 +104,11 @@ def serve_funcs(
     host = next((route.host for route in first.routes if route.host), "localhost")
     runtime = Path(tempfile.mkdtemp(prefix="funcatron-testing-"))
     log = runtime / "dev.log"
-    port, temporal = _free_port(), _free_port()
+    port, temporal = any_free_port(), any_free_port()
     argv = [
         sys.executable, "-m", "funcatron_wf", "dev", *map(str, folders),
         "--port", str(port), "--temporal-port", str(temporal),
-        "--temporal-ui-port", str(_free_port()), "--temporal-http-port", str(_free_port()),
+        "--temporal-ui-port", str(any_free_port()), "--temporal-http-port", str(any_free_port()),
     ]  # fmt: skip
     if module:
         argv += ["--module", module]

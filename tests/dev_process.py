@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from funcatron_wf.deploy.processes import pid_alive  # noqa: F401 - the tests' import
 from tests.conftest import free_port
 
 FUNCATRON = str(Path(sys.executable).parent / "funcatron-wf")
@@ -106,13 +107,3 @@ def running(process: DevProcess) -> Iterator[DevProcess]:
         yield process
     finally:
         process.interrupt()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped by its parent) counts as gone
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
