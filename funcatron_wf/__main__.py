@@ -1,3 +1,3 @@
-from funcatron_wf.cli import main
+from funcatron_wf.cli import run
 
-main()
+run()

@@ -46,6 +46,21 @@ for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS]:
     main.add_command(command)
 
 
+def run() -> None:
+    """The `funcatron-wf` command: click's main, ended on every path (an
+    error's too) without the interpreter's teardown, which the Temporal SDK's
+    threads can crash after the answer is out (exit_without_teardown)."""
+    try:
+        code = main.main(standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        code = err.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        code = 1
+    exit_without_teardown(code if isinstance(code, int) else 0)
+
+
 @main.command()
 @click.argument("folders", nargs=-1, required=True, type=click.Path(path_type=Path))
 @platform_options

@@ -32,7 +32,7 @@ def test_wheel_installs_the_whole_namespace(tmp_path: Path) -> None:
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
-        "funcatron-wf = funcatron_wf.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+        "funcatron-wf = funcatron_wf.cli:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
     )
 
     target = tmp_path / "site"
