@@ -286,6 +286,7 @@ class FuncSettings:
     # seconds without a heartbeat before a Runner is taken for lost (its call retried)
     heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT
     log_level: str | None = None  # the Func's log level for its calls (None: the Runner's)
+    capture: float = 0.0  # the share of its requests captured (`funcatron-wf capture`)
 
 
 @dataclass
@@ -414,6 +415,7 @@ class Deployment:
     pending: str | None = None  # SHA
     replicas: int = 1
     log_level: str | None = None  # `funcatron-wf log-level`: travels with each request
+    capture: float = 0.0  # `funcatron-wf capture`: the share of requests captured
 
     def version(self, sha: str | None) -> RegisteredFunc | None:
         return next((v for v in self.versions if sha is not None and v.sha == sha), None)
@@ -441,6 +443,7 @@ class FuncChange:
     canary_percent: float | None = None  # activate as a canary taking this share
     replicas: int | None = None  # scale
     log_level: str | None = None  # set_log_level ("" clears it)
+    capture: float | None = None  # set_capture: 0 (off) to 1 (all)
 
 
 @dataclass
@@ -469,12 +472,22 @@ class RouteDecision:
     # The operation is served by this chain, every step's version pinned.
     chain: ChainPlan | None = None
     canary: bool = False  # the target is the Func's canary version
+    capture: bool = False  # `funcatron-wf capture` sampled this request (engine/capture.py)
+    # the request carries the search attributes of engine/request_attributes.py
+    # (False where the namespace has none registered)
+    search_attributes: bool = False
 
 
 def canary_bucket(request_id: str) -> float:
     """Where a request falls in 0..100 for the canary split: from its id, so
     a retry under the same id goes to the same version."""
     return int(request_id[:8], 16) % 10000 / 100
+
+
+def capture_bucket(request_id: str) -> float:
+    """Where a request falls in [0, 1) for capture sampling: from the other end
+    of its id than canary_bucket, so the two choices are independent."""
+    return int(request_id[-8:], 16) % 10000 / 10000
 
 
 @dataclass

@@ -71,11 +71,13 @@ class RegistryWorkflow:
 
     @staticmethod
     def _with_func_settings(deployment: Deployment, version: RegisteredFunc) -> RegisteredFunc:
-        """A version with the Func's own settings (its log level) on top:
-        routing copies them into each request."""
-        if deployment.log_level is None:
+        """A version with the Func's own settings (its log level, its capture
+        share) on top: routing copies them into each request."""
+        if deployment.log_level is None and not deployment.capture:
             return version
-        settings = dataclasses.replace(version.settings, log_level=deployment.log_level)
+        settings = dataclasses.replace(
+            version.settings, log_level=deployment.log_level, capture=deployment.capture
+        )
         return dataclasses.replace(version, settings=settings)
 
     @workflow.query
@@ -168,6 +170,12 @@ class RegistryWorkflow:
         return self._changed()
 
     @workflow.update
+    def set_capture(self, change: FuncChange) -> RegistryState:
+        """The share of the Func's requests captured, from its next request."""
+        self._deployments[change.name].capture = change.capture or 0.0
+        return self._changed()
+
+    @workflow.update
     def undeploy(self, change: FuncChange) -> RegistryState:
         del self._deployments[change.name]
         return self._changed()
@@ -234,6 +242,12 @@ class RegistryWorkflow:
             raise ValueError(
                 f"log level {change.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
             )
+
+    @set_capture.validator
+    def _check_capture(self, change: FuncChange) -> None:
+        self._deployment(change)
+        if change.capture is None or not 0 <= change.capture <= 1:
+            raise ValueError(f"capture share {change.capture!r} is not between 0 and 1")
 
     @scale.validator
     def _check_scale(self, change: FuncChange) -> None:

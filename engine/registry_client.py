@@ -60,7 +60,7 @@ async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
 
 
 async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
-    """``what``: activate, promote, rollback, undeploy, scale, drop_pending or set_log_level."""
+    """``what``: activate, promote, rollback, undeploy, scale, drop_pending, set_log_level or set_capture."""
     update = {
         "activate": RegistryWorkflow.activate,
         "promote": RegistryWorkflow.promote,
@@ -69,6 +69,7 @@ async def change_func(client: Client, what: str, change: FuncChange) -> Registry
         "scale": RegistryWorkflow.scale,
         "drop_pending": RegistryWorkflow.drop_pending,
         "set_log_level": RegistryWorkflow.set_log_level,
+        "set_capture": RegistryWorkflow.set_capture,
     }[what]
     state: RegistryState = await _change(client, update, change)
     return state

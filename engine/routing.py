@@ -24,6 +24,7 @@ from funcatron_wf.engine.contracts import (
     ResponseEnvelope,
     RouteDecision,
     canary_bucket,
+    capture_bucket,
     problem_response,
 )
 from funcatron_wf.engine.route_table import RouteMatch, RouteTable
@@ -149,6 +150,7 @@ def decide(
         parameters=validated.parameters,
         form_body=validated.form_body,
         canary=match.canary,
+        capture=capture_bucket(request.request_id) < match.func.settings.capture,
     )
     if match.route.chain is not None:
         return with_chain(request, decision, view.pinned_chain(match.route.chain))

@@ -41,6 +41,7 @@ from funcatron_wf.engine.contracts import (
     RouteDecision,
     RoutedRequest,
 )
+from funcatron_wf.engine.request_attributes import at_start
 
 ID_REUSE_POLICY = WorkflowIDReusePolicy.REJECT_DUPLICATE
 ID_CONFLICT_POLICY = WorkflowIDConflictPolicy.FAIL
@@ -135,6 +136,7 @@ async def start_request(
             task_timeout=WORKFLOW_TASK_TIMEOUT,
             request_eager_start=eager and decision is not None,
             static_summary=request_summary(request, decision) if summary else None,
+            search_attributes=at_start(request, decision) if decision is not None else None,
         )
         first_start = True
     except WorkflowAlreadyStartedError:

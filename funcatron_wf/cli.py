@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from funcatron_wf import __version__
+from funcatron_wf.cli_capture import COMMANDS as CAPTURE_COMMANDS
 from funcatron_wf.cli_common import (
     blob_dir_option,
     blob_store_of,
@@ -42,7 +43,7 @@ def main() -> None:
     """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
 
 
-for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS]:
+for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS, *CAPTURE_COMMANDS]:
     main.add_command(command)
 
 

@@ -159,3 +159,17 @@ async def client_of(settings: Settings) -> Client:
     from funcatron_wf.engine.temporal_client import connect_with
 
     return await connect_with(settings)
+
+
+def registry_change(what: str, name: str, flags: dict[str, Any], **change: Any) -> Any:
+    """One Registry change; the Func's Deployment after it (None once undeployed)."""
+    from funcatron_wf.engine.contracts import FuncChange
+    from funcatron_wf.engine.registry_client import change_func
+
+    settings = platform_settings_of(flags)
+
+    async def go() -> Any:
+        state = await change_func(await client_of(settings), what, FuncChange(name=name, **change))
+        return next((d for d in state.deployments if d.name == name), None)
+
+    return run_command(go())

@@ -24,13 +24,13 @@ from funcatron_wf.cli_common import (
     platform_options,
     platform_settings_of,
     queue_option,
+    registry_change,
     rewrite_option,
     run_command,
     state_dir_option,
     temporal_options,
 )
 from funcatron_wf.deploy.bundle_store import DirectoryBundleStore
-from funcatron_wf.engine.contracts import FuncChange
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.spec_rewriting import parse_rewrites
 from funcatron_wf.workers.log_context import configure_logging
@@ -161,26 +161,13 @@ def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path |
     exit_without_teardown(0)
 
 
-def _registry_command(what: str, name: str, flags: dict[str, Any], **change: Any) -> Any:
-    """One Registry change; the Func's Deployment after it (None once undeployed)."""
-    from funcatron_wf.engine.registry_client import change_func
-
-    settings = platform_settings_of(flags)
-
-    async def go() -> Any:
-        state = await change_func(await client_of(settings), what, FuncChange(name=name, **change))
-        return next((d for d in state.deployments if d.name == name), None)
-
-    return run_command(go())
-
-
 @click.command()
 @click.argument("name")
 @state_dir_option
 @temporal_options
 def promote(name: str, **flags: Any) -> None:
     """Make a Func's canary its live version."""
-    deployment = _registry_command("promote", name, flags)
+    deployment = registry_change("promote", name, flags)
     console.print(f"{name} {deployment.live[:12]} (the canary) is live")
     click.echo(deployment.live)
     exit_without_teardown(0)
@@ -212,7 +199,7 @@ def rollback(name: str, to: str | None, **flags: Any) -> None:
 @temporal_options
 def undeploy(name: str, **flags: Any) -> None:
     """Remove a Func: its routes stop at once, its pools drain and stop."""
-    _registry_command("undeploy", name, flags)
+    registry_change("undeploy", name, flags)
     console.print(f"{name} is undeployed")
     exit_without_teardown(0)
 
@@ -224,7 +211,7 @@ def undeploy(name: str, **flags: Any) -> None:
 @temporal_options
 def scale(name: str, replicas: int, **flags: Any) -> None:
     """Set how many Runners each serving version of a Func gets."""
-    _registry_command("scale", name, flags, replicas=replicas)
+    registry_change("scale", name, flags, replicas=replicas)
     console.print(f"{name}: {replicas} Runner(s) per version")
     exit_without_teardown(0)
 
@@ -243,7 +230,7 @@ def log_level(name: str, level: str, **flags: Any) -> None:
     """Set a Func's log level; its next request logs at it, no restart
     ("default": the Runners' own level)."""
     chosen = "" if level.lower() == "default" else level.upper()
-    _registry_command("set_log_level", name, flags, log_level=chosen)
+    registry_change("set_log_level", name, flags, log_level=chosen)
     console.print(f"{name} logs at {chosen or 'the Runners level'} from its next request")
     exit_without_teardown(0)
 

@@ -1,4 +1,5 @@
-"""Looking at requests: `show REQUEST_ID` tells one request from its
+"""Looking at requests: `requests` lists recent ones by their search
+attributes (engine/request_listing.py), `show REQUEST_ID` tells one from its
 workflow's history (engine/request_history.py)."""
 
 from __future__ import annotations
@@ -117,4 +118,59 @@ def show(request_id: str, as_json: bool, **flags: Any) -> None:
     exit_without_teardown(0)
 
 
-COMMANDS = [show]
+@click.command()
+@click.option("--func", metavar="NAME", help="Only this Func's requests.")
+@click.option(
+    "--status", metavar="S", help="Only these HTTP statuses: 404, 5xx or >=500 (also >, <, <=)."
+)
+@click.option("--since", metavar="AGE", help="Only requests started in the last 30s, 10m, 2h, 1d.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per request.")
+@state_dir_option
+@temporal_options
+def requests(
+    func: str | None, status: str | None, since: str | None, limit: int, as_json: bool, **flags: Any
+) -> None:
+    """List recent requests, newest first: id, status, Func version, where it
+    arrived, how long it took. The filters are search attributes: the query
+    printed at the end works in the Temporal UI's search box too."""
+    import datetime
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from funcatron_wf.engine.request_listing import list_requests, since_cutoff, visibility_query
+
+    try:
+        cutoff = since_cutoff(since, datetime.datetime.now(datetime.UTC)) if since else None
+        query = visibility_query(func=func, status=status, since=cutoff)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    settings = platform_settings_of(flags)
+
+    async def go() -> Any:
+        client = await client_of(settings)
+        return [listed async for listed in list_requests(client, query, limit)]
+
+    listed = run_command(go())
+    if as_json:
+        for one in listed:
+            click.echo(json.dumps({**asdict(one), "took_ms": one.took_ms}, default=str))
+        exit_without_teardown(0)
+    table = Table("started (UTC)", "request id", "status", "Func", "operation", "request", "took")
+    for one in listed:
+        table.add_row(
+            f"{one.started:%Y-%m-%d %H:%M:%S}", one.request_id,
+            str(one.http_status or one.state), f"{one.func}@{(one.sha or '')[:12]}" if one.func else "",
+            one.operation or "", f"{one.host or ''}{one.path or ''} ({one.source or '?'})",
+            f"{one.took_ms:.0f} ms" if one.took_ms is not None else "running",
+        )  # fmt: skip
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=200)  # piped: do not squeeze the table into 80 columns
+    out.print(table)
+    click.echo(f"{len(listed)} request(s); Temporal UI query: {query}", err=True)
+    exit_without_teardown(0)
+
+
+COMMANDS = [show, requests]

@@ -46,11 +46,15 @@ class RouteCache:
         blobs: BlobStore | None = None,
         specs: SpecStore | None = None,
         max_age: float = 1.0,
+        search_attributes: bool = False,
     ) -> None:
+        """``search_attributes``: the namespace has the request search
+        attributes (engine/request_attributes.py), so decisions say to set them."""
         self._client = client
         self._blobs = blobs
         self._specs = specs
         self._max_age = max_age
+        self._search_attributes = search_attributes
         self._view = RegistryView(RegistrySnapshot(generation=-1))
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -94,7 +98,9 @@ class RouteCache:
         if match.func is None:
             await self._refresh()  # registered a moment ago?
             match = self._view.match(request)
-        return decide(request, self._view, blobs=self._blobs, match=match)
+        decision = decide(request, self._view, blobs=self._blobs, match=match)
+        decision.search_attributes = self._search_attributes
+        return decision
 
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteDecision:

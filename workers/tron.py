@@ -19,6 +19,7 @@ from funcatron_wf.engine.chain_run import DetachedStepWorkflow
 from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
 from funcatron_wf.engine.registry import RegistryWorkflow
 from funcatron_wf.engine.registry_client import ensure_registry
+from funcatron_wf.engine.request_attributes import register_request_attributes
 from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
 from funcatron_wf.engine.spec_store import SpecStore
 from funcatron_wf.workers.front_door import serve_front_door
@@ -64,8 +65,9 @@ async def run_tron(
     summaries: bool = True,
 ) -> None:
     """The Tron worker; with ``front_door`` (host, port) also its HTTP front door."""
-    cache = RouteCache(client, blobs=blobs, specs=specs)
     await ensure_registry(client)
+    indexed = await register_request_attributes(client)
+    cache = RouteCache(client, blobs=blobs, specs=specs, search_attributes=indexed)
     door = (
         serve_front_door(client, cache, *front_door, summaries=summaries)
         if front_door
