@@ -21,12 +21,15 @@ test: deps lint
 	$(BIN)/pytest
 
 # The benchmark (bench/run.py): HTTP against the Temporal floor, the queue
-# path against HTTP and the broker's own floor; about 5 minutes.
+# path against HTTP and the broker's own floor; reload latency; tracing on
+# against off (bench/code_ab.py --traced); about 8 minutes.
 bench: deps
 	@command -v wrk >/dev/null || (echo "installing wrk with apt-get"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/reload_latency.py
+	@echo "tracing: the same stack exporting OpenTelemetry traces against it with tracing off"
+	$(BIN)/python bench/code_ab.py . --traced --rounds 6 --seconds 3
 
 # Style, then types (mypy, strict on engine/) and which part imports which.
 lint: deps

@@ -31,6 +31,7 @@ from funcatron_wf.engine.errors import ServiceStartError
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.temporal_client import connect_when_ready, connect_with
 from funcatron_wf.sources.http_front import nginx_front
+from funcatron_wf.workers.ui_codec import CODEC_PATH
 
 Say = Callable[[str], None]
 # A worker restarted this many times within the window is left dead, and the stack stops.
@@ -61,7 +62,7 @@ class LocalStack:
         self.settings = settings.model_copy(update={"blob_dir": blob_dir})
         BlobStore(blob_dir).prepare()
         self.amqp_url = settings.amqp_url
-        self.front_door = ""  # HOST:PORT, once the Tron serves it
+        self.front_door = ""  # HOST:PORT, chosen by _front_door_address
         self.say = say
         self.processes: list[ManagedProcess] = []
         # workers brought back when they die: name -> their ready file
@@ -98,6 +99,8 @@ class LocalStack:
         settings = self.settings
         if not settings.embedded_temporal:
             return await connect_with(settings)
+        # the UI asks the Tron's front door to show JSON bodies as JSON
+        front_door = self._front_door_address().split(",")[0]
         temporal = self.start_process(
             dev_server(
                 port=settings.temporal_port,
@@ -106,6 +109,7 @@ class LocalStack:
                 runtime_dir=self.runtime_dir,
                 namespace=settings.namespace,
                 db_file=db_file,
+                codec_endpoint=f"http://{front_door}{CODEC_PATH}",
             )
         )
         client = await connect_when_ready(
@@ -120,10 +124,16 @@ class LocalStack:
         )
         return client
 
+    def _front_door_address(self) -> str:
+        """Where the Tron's front door listens: chosen once, before Temporal
+        starts (its UI is told the codec's address there)."""
+        if not self.front_door:
+            self.front_door = self.settings.tron_http or f"127.0.0.1:{any_free_port()}"
+        return self.front_door
+
     def start_tron(self) -> None:
         """The Tron with its front door: the HTTP front offers it each request first."""
-        self.front_door = self.settings.tron_http or f"127.0.0.1:{any_free_port()}"
-        self.start_worker("tron", "--front-door", self.front_door)
+        self.start_worker("tron", "--front-door", self._front_door_address())
 
     def start_front(self) -> None:
         settings = self.settings

@@ -62,11 +62,12 @@ def dev_server(
     headless: bool = False,
     dynamic_config: dict[str, str] | None = None,
     db_file: Path | None = None,
+    codec_endpoint: str | None = None,
 ) -> ManagedProcess:
     """The dev server; ``headless`` drops the Web UI (it costs server CPU on every
     request); ``dynamic_config`` adds to DEV_SERVER_DYNAMIC_CONFIG or overrides it
     (values are JSON text); ``db_file`` keeps its state across restarts (default:
-    in memory)."""
+    in memory); ``codec_endpoint``: the UI's remote codec (workers/ui_codec.py)."""
     argv = [
         temporal_binary(),
         "server",
@@ -84,6 +85,8 @@ def dev_server(
         argv.append("--headless")
     if db_file is not None:
         argv += ["--db-filename", str(db_file)]
+    if codec_endpoint is not None:
+        argv += ["--ui-codec-endpoint", codec_endpoint]
     return ManagedProcess(
         "temporal",
         argv,

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="each request's workflow carries a one-line summary the Temporal UI "
         "lists (about 3% of throughput under load: docs/performance.md)",
     )
+    search_attributes: bool = Field(
+        True,
+        description="requests carry search attributes (FuncName, HttpStatus, ...) the Temporal "
+        "UI and `requests` filter on (about 3% of throughput under load: docs/performance.md)",
+    )
     log_format: Literal["json", "text"] = Field(
         "json", description="log lines as JSON objects, or as text (dev's default)"
     )

@@ -13,6 +13,7 @@ from temporalio.service import TLSConfig
 
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.settings import Settings
+from funcatron_wf.engine.tracing import client_interceptors
 
 
 class TemporalUnreachable(FuncatronError):
@@ -51,7 +52,11 @@ async def connect(
     security = security or TemporalSecurity()
     try:
         return await Client.connect(
-            address, namespace=namespace, tls=security.tls, api_key=security.api_key
+            address,
+            namespace=namespace,
+            tls=security.tls,
+            api_key=security.api_key,
+            interceptors=client_interceptors(),  # tracing's, when on (engine/tracing.py)
         )
     except RuntimeError as err:
         raise TemporalUnreachable(

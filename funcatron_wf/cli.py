@@ -37,6 +37,16 @@ from funcatron_wf.engine.settings import split_host_port
 from funcatron_wf.workers.log_context import configure_logging
 
 
+def traced(service_name: str) -> None:
+    """This process's spans, when the OTEL_* environment asks for traces."""
+    from funcatron_wf.engine.tracing import configure_tracing
+
+    try:
+        configure_tracing(service_name)
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+
+
 @click.group()
 @click.version_option(__version__, prog_name="funcatron-wf")
 def main() -> None:
@@ -171,6 +181,7 @@ def invoke(
             raise click.BadParameter(f"not valid JSON: {err}", param_hint="--data") from err
     request = build_request(method, path, host=host, json_text=data, headers=header_map)
     settings = command_settings(**flags)
+    traced("funcatron-invoke")
     response = run_command(invoke_request(settings, request))
     click.echo(f"HTTP {response.status}")
     for name, value in sorted(response.headers.items()):
@@ -203,6 +214,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
 
     settings = command_settings(**flags)
     configure_logging(logging.INFO, settings.log_format)
+    traced("funcatron-tron")
     try:
         door = split_host_port(front_door) if front_door is not None else None
     except ValueError as err:
@@ -217,6 +229,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
             ready_file=ready_file,
             front_door=door,
             summaries=settings.request_summaries,
+            search_attributes=settings.search_attributes,
         )
 
     run_command(serve())
@@ -275,6 +288,7 @@ def runner(
 
     settings = command_settings(**flags)
     configure_logging(logging.INFO, settings.log_format)
+    traced("funcatron-runner")
     if not folders and not bundles and not standby:
         raise click.UsageError("give Func FOLDERS or --bundle SHA")
     for folder in folders:
@@ -368,6 +382,7 @@ def queue_source(ready_file: Path | None, **flags: Any) -> None:
 
     settings = command_settings(**flags)
     configure_logging(logging.INFO, settings.log_format)
+    traced("funcatron-queue-source")
     if not settings.amqp_url:
         raise click.UsageError("give the broker: --amqp URL (or FUNCATRON_AMQP_URL)")
     if not settings.amqp_queue:

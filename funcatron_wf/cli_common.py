@@ -37,6 +37,9 @@ def exit_without_teardown(code: int) -> None:
     success into a failed exit code (temporalio/sdk-python#300, seen here in
     about one run in eight). So we flush everything and skip the teardown.
     """
+    from funcatron_wf.engine.tracing import shutdown_tracing
+
+    shutdown_tracing()  # a process's last spans
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

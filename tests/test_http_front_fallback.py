@@ -85,5 +85,11 @@ async def test_requests_are_answered_without_the_front_door(
         response = await http.get("/ping", headers={"host": host})
     assert response.status_code == 200
     assert json.loads(response.text) == {"pong": True}
-    described = await client.get_workflow_handle(response.headers["x-request-id"]).describe()
+    request_id = response.headers["x-request-id"]
+    described = await client.get_workflow_handle(request_id).describe()
     assert described.workflow_type == "RequestWorkflow"  # routed inside the workflow
+    # the request's trace context, where Temporal's tracing interceptor reads it
+    history = await client.get_workflow_handle(request_id).fetch_history()
+    header = history.events[0].workflow_execution_started_event_attributes.header
+    carrier = client.data_converter.payload_converter.from_payload(header.fields["_tracer-data"])
+    assert carrier == {"traceparent": f"00-{request_id}-{request_id[16:]}-01"}

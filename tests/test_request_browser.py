@@ -7,6 +7,7 @@ edited Func. Tests run in file order (the capture test sets a share)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf.json_format import MessageToDict
 from temporalio.client import Client
 
 from tests.conftest import EXAMPLES
@@ -171,3 +173,38 @@ def test_capture_refuses_what_it_cannot_do(dev: DevProcess) -> None:
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
     cases = funcatron(dev, "replay", "/no/such/cases.jsonl")
     assert cases.returncode == 1 and "/no/such/cases.jsonl: cannot read it" in cases.stderr
+
+
+async def test_the_temporal_ui_shows_json_bodies_as_json(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    """dev's UI is given the Tron's codec, which answers the browser's calls."""
+    settings = httpx.get(f"http://127.0.0.1:{dev.temporal_ui_port}/api/v1/settings").json()
+    endpoint = settings["Codec"]["Endpoint"]
+    assert endpoint.endswith("/_funcatron/codec")
+    request_id = http.post("/v1/greetings", json={"name": "Ada", "salutation": "Hi"}).headers[
+        "x-request-id"
+    ]
+    client = await Client.connect(dev.temporal_address)
+    history = await client.get_workflow_handle(request_id).fetch_history()
+    stored = MessageToDict(history.events[0].workflow_execution_started_event_attributes.input)
+    ui = {"origin": f"http://localhost:{dev.temporal_ui_port}"}
+    preflight = httpx.options(
+        f"{endpoint}/decode",
+        headers={**ui, "access-control-request-method": "POST",
+                 "access-control-request-headers": "content-type,x-namespace"},
+    )  # fmt: skip
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == ui["origin"]
+    assert "x-namespace" in preflight.headers["access-control-allow-headers"]
+    decoded = httpx.post(
+        f"{endpoint}/decode", json=stored, headers={**ui, "x-namespace": "default"}
+    )
+    assert decoded.status_code == 200
+    routed = json.loads(base64.b64decode(decoded.json()["payloads"][0]["data"]))
+    assert routed["request"]["body"] == {
+        "encoding": "json",
+        "data": {"name": "Ada", "salutation": "Hi"},
+    }
+    bad = httpx.post(f"{endpoint}/decode", content=b"[1, 2]", headers=ui)
+    assert bad.status_code == 400

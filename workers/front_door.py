@@ -40,8 +40,10 @@ from funcatron_wf.engine.contracts import (
     RouteDecision,
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
+from funcatron_wf.engine.tracing import request_attributes, request_span
 from funcatron_wf.workers.log_context import request_context
 from funcatron_wf.workers.route_cache import RouteCache
+from funcatron_wf.workers.ui_codec import add_codec_routes
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,12 @@ def front_door_app(
             logger.info("front door: unreadable envelope (%s); the front starts it", err)
             return web.json_response({"started": False}, status=FRONT_DOOR_NOT_STARTED)
 
-        with request_context(request.request_id):  # its log lines name it
+        with (
+            request_context(request.request_id),  # its log lines name it
+            request_span(
+                "front door", request.request_id, request.traceparent, request_attributes(request)
+            ),
+        ):
             return await route_and_start(request)
 
     async def route_and_start(request: RequestEnvelope) -> web.Response:
@@ -90,6 +97,7 @@ def front_door_app(
     # bodies over the inline limit (256 KiB) arrive as blob refs, so envelopes stay small
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post(FRONT_DOOR_PATH, handle)
+    add_codec_routes(app)  # the Temporal UI's, to show JSON bodies as JSON
     return app
 
 

@@ -63,10 +63,11 @@ async def run_tron(
     ready_file: Path | None = None,
     front_door: tuple[str, int] | None = None,
     summaries: bool = True,
+    search_attributes: bool = True,
 ) -> None:
     """The Tron worker; with ``front_door`` (host, port) also its HTTP front door."""
     await ensure_registry(client)
-    indexed = await register_request_attributes(client)
+    indexed = search_attributes and await register_request_attributes(client)
     cache = RouteCache(client, blobs=blobs, specs=specs, search_attributes=indexed)
     door = (
         serve_front_door(client, cache, *front_door, summaries=summaries)

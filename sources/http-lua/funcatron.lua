@@ -151,8 +151,17 @@ local function temporal_path(suffix, location)
     return (location or "/_temporal/") .. "api/v1/namespaces/" .. config.namespace .. "/workflows/" .. suffix
 end
 
+-- The request's W3C trace context: its trace id is the request id; the
+-- front exports no span of its own, so the parent id is the id's second half
+-- (engine/tracing.py traceparent_of says the same).
+local function traceparent_of(request_id)
+    return "00-" .. request_id .. "-" .. string.sub(request_id, 17) .. "-01"
+end
+
 local function start_workflow(envelope)
     local start = {
+        -- the trace context where Temporal's tracing interceptor looks for it
+        header = { fields = { ["_tracer-data"] = { traceparent = envelope.traceparent } } },
         workflowId = envelope.request_id,
         workflowType = { name = config.workflow_type },
         taskQueue = { name = config.task_queue },
@@ -380,6 +389,7 @@ function _M.handle()
         headers = headers,
         body = body,
         reply = not ngx.ctx.prefers_async,
+        traceparent = traceparent_of(request_id),
     }
     if config.front_door then
         -- The Tron's front door routes, then starts the request (eager start):

@@ -3,24 +3,28 @@
 send requests that take every path through the engine's workflows, and
 write each workflow's history as JSON next to this file.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.histories.record [TAG]
 
 Record again (and commit the files) when a workflow changes on purpose in
 a way running workflows may replay (and guard the change with
-``workflow.patched``); the old files stay until no running workflow can
-have been started by the code that wrote them.
+``workflow.patched``), or takes a new path; the old files stay until no
+running workflow can have been started by the code that wrote them. A TAG
+names the new set (``routed-get.TAG.json``) so it sits beside the old one.
+Requests to hello are captured (`funcatron-wf capture hello all`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 from temporalio.client import Client
 
-from funcatron_wf.engine.contracts import REGISTRY_WORKFLOW_ID
+from funcatron_wf.engine.contracts import REGISTRY_WORKFLOW_ID, FuncChange
 from funcatron_wf.engine.invoking import build_request
+from funcatron_wf.engine.registry_client import change_func
 from funcatron_wf.engine.starting import start_request
 from funcatron_wf.testing import serve_funcs
 
@@ -70,7 +74,13 @@ async def self_routed(client: Client) -> dict[str, tuple[str, str | None]]:
     return started
 
 
-async def fetch(served, ids: dict[str, str]) -> None:
+async def capture_hello(served) -> None:
+    client = await Client.connect(served.temporal_address)
+    await change_func(client, "set_capture", FuncChange(name="hello", capture=1.0))
+    await asyncio.sleep(1.5)  # the Tron's view of the Registry is up to a second old
+
+
+async def fetch(served, ids: dict[str, str], tag: str) -> None:
     client = await Client.connect(served.temporal_address)
     runs: dict[str, tuple[str, str | None]] = {name: (wid, None) for name, wid in ids.items()}
     runs.update(await self_routed(client))
@@ -82,14 +92,16 @@ async def fetch(served, ids: dict[str, str]) -> None:
             if run_id is None or (suffix and run_id == latest):
                 continue
             history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-            path = HERE / f"{name}{suffix}.json"
+            path = HERE / f"{name}{suffix}{'.' + tag if tag else ''}.json"
             path.write_text(json.dumps(json.loads(history.to_json()), indent=1))
             print(f"recorded {path.name} ({workflow_id})")
 
 
 def main() -> None:
+    tag = sys.argv[1] if len(sys.argv) > 1 else ""
     with serve_funcs(EXAMPLES / "hello", EXAMPLES / "shop", EXAMPLES / "inventory") as served:
-        asyncio.run(fetch(served, requests(served)))
+        asyncio.run(capture_hello(served))
+        asyncio.run(fetch(served, requests(served), tag))
 
 
 if __name__ == "__main__":

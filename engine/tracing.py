@@ -1,0 +1,185 @@
+"""OpenTelemetry traces: one trace per request, whose trace id is the
+request id, from the front through the front door, the request's workflow
+and its activities into the Func.
+
+- The nginx front builds a W3C ``traceparent`` from the request id and
+  sends it in the envelope (and, on its fallback path, in the workflow's
+  ``_tracer-data`` header); a source without one (the queue, `invoke`)
+  gets the same from ``request_span``.
+- Temporal's ``TracingInterceptor`` (temporalio.contrib.opentelemetry)
+  carries the context through workflow and activity headers.
+- The Runner wraps each Func call in a span (``span``).
+
+Off unless configured by the standard variables: ``OTEL_TRACES_EXPORTER``
+(otlp or console) or an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``; OTLP over HTTP/protobuf), with
+``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_BSP_*`` and the
+rest read by the SDK itself; ``OTEL_SDK_DISABLED=true`` turns it off. Off,
+nothing of OpenTelemetry is imported and no interceptor runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from funcatron_wf.engine.contracts import RequestEnvelope
+from funcatron_wf.engine.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+_provider: Any = None  # the SDK's TracerProvider, once configured in this process
+TRACE_FLAGS_SAMPLED = "01"
+
+
+def tracing_wanted() -> bool:
+    """Whether the OTEL_* environment asks for traces."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def tracing_on() -> bool:
+    return _provider is not None
+
+
+def configure_tracing(service_name: str) -> bool:
+    """Set up this process's tracer provider when the environment asks for
+    traces (``service_name`` unless OTEL_SERVICE_NAME names it); True if on."""
+    global _provider
+    if _provider is not None or not tracing_wanted():
+        return _provider is not None
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SpanExporter,
+    )
+
+    exporters: list[SpanExporter] = []
+    for name in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").lower().split(","):
+        name = name.strip()
+        if name == "console":
+            exporters.append(ConsoleSpanExporter())
+        elif name == "otlp":
+            exporters.append(_otlp_exporter())
+        elif name != "none":
+            raise ConfigError(
+                f"OTEL_TRACES_EXPORTER={name!r}: funcatron-wf exports otlp or console"
+            )
+    resource = Resource.create({"service.name": service_name}).merge(
+        OTELResourceDetector().detect()
+    )
+    if os.environ.get("OTEL_SERVICE_NAME"):
+        resource = resource.merge(
+            Resource.create({"service.name": os.environ["OTEL_SERVICE_NAME"]})
+        )
+    provider = TracerProvider(resource=resource)
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    logger.info(
+        "tracing on: %s spans as %s", "+".join(type(e).__name__ for e in exporters), service_name
+    )
+    return True
+
+
+def _otlp_exporter() -> Any:
+    protocol = os.environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    )
+    if protocol and protocol != "http/protobuf":
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: funcatron-wf exports OTLP over "
+            "http/protobuf (a collector's port 4318)"
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()  # endpoint, headers, timeout: from OTEL_EXPORTER_OTLP_*
+
+
+def shutdown_tracing() -> None:
+    """Export what is buffered (a process's last spans) and stop."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+def client_interceptors() -> list[Any]:
+    """The Temporal client's (and so its workers') interceptors: tracing's when on."""
+    if not tracing_on():
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor()]
+
+
+def traceparent_of(request_id: str) -> str:
+    """The W3C traceparent the nginx front builds: trace id = request id,
+    parent span id = the id's second half (the front exports no span)."""
+    return f"00-{request_id}-{request_id[16:]}-{TRACE_FLAGS_SAMPLED}"
+
+
+def request_attributes(request: RequestEnvelope) -> dict[str, Any]:
+    """A request's span attributes (OpenTelemetry's HTTP names where they fit)."""
+    return {
+        "http.request.method": request.method,
+        "server.address": request.host,
+        "url.path": request.path,
+        "funcatron.source": request.source,
+    }
+
+
+@contextlib.contextmanager
+def request_span(
+    name: str, request_id: str, traceparent: str | None, attributes: dict[str, Any]
+) -> Iterator[str | None]:
+    """A source's span for one request, in the request's trace (its
+    ``traceparent``, or one made from the request id), current inside.
+    Yields the span's own traceparent, for an envelope handed on (None: off)."""
+    if not tracing_on():
+        yield None
+        return
+    from opentelemetry import context, trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagator = TraceContextTextMapPropagator()
+    parent = propagator.extract({"traceparent": traceparent or traceparent_of(request_id)})
+    token = context.attach(parent)
+    try:
+        with trace.get_tracer("funcatron_wf").start_as_current_span(
+            name,
+            kind=trace.SpanKind.SERVER,
+            attributes={"funcatron.request_id": request_id, **attributes},
+        ):
+            carrier: dict[str, str] = {}
+            propagator.inject(carrier)
+            yield carrier.get("traceparent")
+    finally:
+        context.detach(token)
+
+
+@contextlib.contextmanager
+def span(name: str, attributes: dict[str, Any]) -> Iterator[Any]:
+    """A child span of the current one (a Func's call in the Runner); yields
+    the span (to add attributes), or None when tracing is off."""
+    if not tracing_on():
+        yield None
+        return
+    from opentelemetry import trace
+
+    with trace.get_tracer("funcatron_wf").start_as_current_span(name, attributes=attributes) as one:
+        yield one
