@@ -41,6 +41,11 @@ from typing import Any
 from funcatron_wf.engine.errors import BundleError
 from funcatron_wf.workers.func_folder import FuncFolder, iter_folder_files
 
+if not hasattr(
+    tarfile, "data_filter"
+):  # PEP 706's filters: Debian's 3.11.2 (the images') lacks them
+    from backports import tarfile  # type: ignore[no-redef, import-untyped]
+
 MANIFEST = "manifest.json"
 FORMAT = 1
 RUNTIMES = ("python",)  # the language hosts a Runner has; more come with theirs
