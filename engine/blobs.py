@@ -18,6 +18,7 @@ from funcatron_wf.engine.contracts import (
     REQUEST_BODIES,
     RESPONSE_BODIES,
     Body,
+    request_body_ref,
     response_body_ref,
 )
 
@@ -64,6 +65,15 @@ class BlobStore:
 
     def read(self, ref: str) -> bytes:
         return self.path(ref).read_bytes()
+
+    def write_request(self, request_id: str, data: bytes) -> Body:
+        """A request body over the inline limit, stored once (a redelivered
+        message's first body stays)."""
+        ref = request_body_ref(request_id)
+        path = self.path(ref)
+        if not path.exists():
+            path.write_bytes(data)
+        return Body(encoding="ref", data=ref)
 
     def write_response(self, request_id: str, data: bytes) -> Body:
         ref = response_body_ref(request_id)

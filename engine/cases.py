@@ -17,12 +17,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelope
+from funcatron_wf.engine.blobs import BlobStore
+from funcatron_wf.engine.contracts import (
+    DEFAULT_INLINE_BODY_MAX,
+    REPLAY_SOURCE,
+    Body,
+    RequestEnvelope,
+    ResponseEnvelope,
+)
 from funcatron_wf.engine.errors import FuncatronError
 
 # Headers a replay must not send again: the new request gets its own id,
 # and an idempotency key would hand back the first run's answer.
 _NOT_REPLAYED = {"x-request-id", "idempotency-key", "content-length", "traceparent"}
+_BODY_KINDS = ("json", "text", "base64")
 
 
 class CaseError(FuncatronError):
@@ -45,7 +53,32 @@ def body_case(raw: bytes | None, content_type: str) -> dict[str, Any] | None:
     return {"text": text}
 
 
+def checked_body(case_body: Any, where: str) -> dict[str, Any] | None:
+    """A case's body as written by hand: null, or one of {"json": ...},
+    {"text": "..."}, {"base64": "..."}."""
+    if case_body is None:
+        return None
+    if (
+        not isinstance(case_body, dict)
+        or len(case_body) != 1
+        or next(iter(case_body)) not in _BODY_KINDS
+    ):
+        raise ValueError(
+            f'{where} is not null, {{"json": ...}}, {{"text": "..."}} or {{"base64": "..."}}'
+        )
+    if "text" in case_body and not isinstance(case_body["text"], str):
+        raise ValueError(f"{where}: text is not a string")
+    if "base64" in case_body:
+        try:
+            base64.b64decode(case_body["base64"], validate=True)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{where}: base64 that does not decode ({err})") from err
+    return case_body
+
+
 def body_bytes_of(case_body: dict[str, Any] | None) -> bytes | None:
+    """The bytes a case's body sends: a JSON body as its value serialized
+    (the same value the Func parses, not byte for byte what was captured)."""
     if case_body is None:
         return None
     if "json" in case_body:
@@ -86,32 +119,74 @@ class Case:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> Case:
+    def from_dict(cls, document: Any) -> Case:
+        """A case from its JSON object; ValueError naming what is wrong."""
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        request, response = document.get("request"), document.get("response")
+        if not isinstance(request, dict) or not isinstance(response, dict):
+            raise ValueError('needs a "request" and a "response" object')
+        missing = [
+            key for key in ("method", "host", "path") if not isinstance(request.get(key), str)
+        ]
+        if missing:
+            raise ValueError(f"the request has no {', '.join(missing)}")
+        if not isinstance(response.get("status"), int):
+            raise ValueError("the response has no status")
+        headers = request.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise ValueError("the request's headers are not an object")
         return cls(
-            request_id=document["request_id"],
-            func=document.get("func", ""),
-            sha=document.get("sha", ""),
-            operation=document.get("operation", ""),
-            request=CaseRequest(**document["request"]),
-            response=CaseResponse(**document["response"]),
+            request_id=str(document.get("request_id", "")),
+            func=str(document.get("func", "")),
+            sha=str(document.get("sha", "")),
+            operation=str(document.get("operation", "")),
+            request=CaseRequest(
+                method=request["method"].upper(),
+                host=request["host"],
+                path=request["path"],
+                query=request.get("query") or {},
+                headers={str(name).lower(): str(value) for name, value in headers.items()},
+                body=checked_body(request.get("body"), "the request's body"),
+                source=str(request.get("source", "http")),
+            ),
+            response=CaseResponse(
+                status=response["status"],
+                content_type=str(response.get("content_type", "")),
+                body=checked_body(response.get("body"), "the response's body"),
+            ),
         )
 
-    def envelope(self) -> RequestEnvelope:
-        """The captured request again, under a new request id."""
+    def envelope(
+        self, blobs: BlobStore | None = None, inline_body_max: int = DEFAULT_INLINE_BODY_MAX
+    ) -> RequestEnvelope:
+        """The captured request again, under a new request id, as a replay; a
+        body over the inline limit goes through ``blobs``."""
         request = self.request
         headers = {
             name: value for name, value in request.headers.items() if name not in _NOT_REPLAYED
         }
+        if request.body is not None and "json" in request.body:
+            headers.setdefault("content-type", "application/json")
         raw = body_bytes_of(request.body)
+        request_id = uuid.uuid4().hex
+        body = None if raw is None else Body.for_content(raw, headers.get("content-type", ""))
+        if raw is not None and len(raw) > inline_body_max:
+            if blobs is None:
+                raise CaseError(
+                    f"case {self.request_id}: its body ({len(raw)} bytes) is over the inline "
+                    f"limit ({inline_body_max}): give the platform's blob store (--blob-dir)"
+                )
+            body = blobs.write_request(request_id, raw)
         return RequestEnvelope(
-            request_id=uuid.uuid4().hex,
-            source=request.source,
+            request_id=request_id,
+            source=REPLAY_SOURCE,
             host=request.host,
             method=request.method,
             path=request.path,
             query=request.query,
             headers=headers,
-            body=None if raw is None else Body.for_content(raw, headers.get("content-type", "")),
+            body=body,
         )
 
 
@@ -160,8 +235,10 @@ def read_cases(path: Path) -> list[Case]:
             continue
         try:
             cases.append(Case.from_dict(json.loads(line)))
-        except (ValueError, KeyError, TypeError) as err:
-            raise CaseError(f"{path}:{number}: not a case ({err!r})") from err
+        except ValueError as err:
+            raise CaseError(f"{path}:{number}: not a case: {err}") from err
+    if not cases:
+        raise CaseError(f"{path}: no cases in it (one JSON object per line, from `capture export`)")
     return cases
 
 
@@ -170,7 +247,11 @@ def _rendered(response: CaseResponse) -> list[str]:
     if body is None:
         shown = "(no body)"
     elif "json" in body:
-        shown = json.dumps(body["json"], indent=2, sort_keys=True, ensure_ascii=False)
+        value = body["json"]
+        if isinstance(value, dict) and "traceback" in value:
+            # dev mode's traceback names files where they are: not the Func's answer
+            value = {key: item for key, item in value.items() if key != "traceback"}
+        shown = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
     else:
         shown = str(body.get("text", body.get("base64")))
     return [

@@ -473,6 +473,9 @@ class RouteDecision:
     chain: ChainPlan | None = None
     canary: bool = False  # the target is the Func's canary version
     capture: bool = False  # `funcatron-wf capture` sampled this request (engine/capture.py)
+    # the Func version and operation whose route matched, also when answered
+    # without running it (a 400): what the request's search attributes name
+    matched: FuncRef | None = None
     # the request carries the search attributes of engine/request_attributes.py
     # (False where the namespace has none registered)
     search_attributes: bool = False
@@ -482,6 +485,11 @@ def canary_bucket(request_id: str) -> float:
     """Where a request falls in 0..100 for the canary split: from its id, so
     a retry under the same id goes to the same version."""
     return int(request_id[:8], 16) % 10000 / 100
+
+
+# The source of a request `funcatron-wf replay` sends again: listed as such,
+# and never captured (a replayed set would grow with each replay).
+REPLAY_SOURCE = "replay"
 
 
 def capture_bucket(request_id: str) -> float:

@@ -15,7 +15,12 @@ from temporalio.client import Client
 
 from funcatron_wf.engine.blobs import BlobStore, body_bytes
 from funcatron_wf.engine.cases import Case, CaseResponse, body_case, response_diff
-from funcatron_wf.engine.contracts import RegistrySnapshot, RequestEnvelope, RouteDecision
+from funcatron_wf.engine.contracts import (
+    DEFAULT_INLINE_BODY_MAX,
+    RegistrySnapshot,
+    RequestEnvelope,
+    RouteDecision,
+)
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.registry_client import read_registry_state
 from funcatron_wf.engine.routing import RegistryView, decide
@@ -45,7 +50,8 @@ async def pinned_to(
     versions = [version for version in deployment.versions if version.sha.startswith(sha)]
     if len(versions) != 1:
         known = ", ".join(version.sha[:12] for version in deployment.versions)
-        raise FuncatronError(f"{func} has no one version {sha!r} (its versions: {known})")
+        what = "no version" if not versions else "more than one version"
+        raise FuncatronError(f"{func} has {what} starting with {sha!r} (its versions: {known})")
     version = versions[0]
     if version not in deployment.serving():
         raise FuncatronError(
@@ -61,11 +67,16 @@ async def pinned_to(
 
 
 async def replay(
-    client: Client, cases: list[Case], *, decider: Decider | None, blobs: BlobStore | None
+    client: Client,
+    cases: list[Case],
+    *,
+    decider: Decider | None,
+    blobs: BlobStore | None,
+    inline_body_max: int = DEFAULT_INLINE_BODY_MAX,
 ) -> AsyncIterator[Replayed]:
     """Each case run again, in order (``decider`` None: routed as usual)."""
     for case in cases:
-        request = case.envelope()
+        request = case.envelope(blobs, inline_body_max)
         decision = None if decider is None else await decider(request)
         response = await (await start_request(client, request, decision)).response()
         content_type = response.headers.get("content-type", "")

@@ -92,15 +92,15 @@ async def register_request_attributes(client: Client) -> bool:
 
 
 def _routed(decision: RouteDecision) -> list[SearchAttributePair[Any]]:
-    target = decision.target
-    if target is None:
+    """The Func version and operation whose route matched (a chain's name for
+    a chain), also for a request answered without running it (a 400)."""
+    matched = decision.matched
+    if matched is None:
         return []
     pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(FUNC_NAME, target.name),
-        SearchAttributePair(FUNC_SHA, target.sha),
-        SearchAttributePair(
-            OPERATION, decision.chain.name if decision.chain else decision.operation_id
-        ),
+        SearchAttributePair(FUNC_NAME, matched.name),
+        SearchAttributePair(FUNC_SHA, matched.sha),
+        SearchAttributePair(OPERATION, matched.operation),
     ]
     if decision.capture:
         pairs.append(SearchAttributePair(CAPTURED, True))

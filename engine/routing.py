@@ -15,7 +15,9 @@ import logging
 
 from funcatron_wf.engine.blobs import BlobStore, MissingBlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
+    REPLAY_SOURCE,
     ChainPlan,
+    FuncRef,
     FuncTarget,
     OperationTarget,
     RegisteredFunc,
@@ -124,6 +126,15 @@ def decide(
     match = view.match(request) if match is None else match
     if match.func is None or match.route is None:
         return RouteDecision(answer=no_route_response(request, match))
+    func = match.func
+    matched = FuncRef(
+        name=func.name, sha=func.sha, operation=match.route.chain or match.route.operation_id
+    )
+    # a replay (`funcatron-wf replay`) is never captured: a replayed set would grow
+    captured = (
+        request.source != REPLAY_SOURCE
+        and capture_bucket(request.request_id) < func.settings.capture
+    )
     try:
         validated = view.validator(match.func).validate(
             request,
@@ -137,11 +148,13 @@ def decide(
         return RouteDecision(
             answer=problem_response(
                 request.request_id, 400, "Bad Request", "the request could not be validated"
-            )
+            ),
+            matched=matched,
+            capture=captured,
         )
     answer = invalid_request_response(request, validated)
     if answer is not None:
-        return RouteDecision(answer=answer)
+        return RouteDecision(answer=answer, matched=matched, capture=captured)
     decision = RouteDecision(
         target=target(match.func),
         operation_id=match.route.operation_id,
@@ -150,7 +163,8 @@ def decide(
         parameters=validated.parameters,
         form_body=validated.form_body,
         canary=match.canary,
-        capture=capture_bucket(request.request_id) < match.func.settings.capture,
+        capture=captured,
+        matched=matched,
     )
     if match.route.chain is not None:
         return with_chain(request, decision, view.pinned_chain(match.route.chain))

@@ -21,6 +21,7 @@ nothing of OpenTelemetry is imported and no interceptor runs.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def configure_tracing(service_name: str) -> bool:
         resource = resource.merge(
             Resource.create({"service.name": os.environ["OTEL_SERVICE_NAME"]})
         )
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, id_generator=_request_trace_ids())
     for exporter in exporters:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
@@ -96,15 +97,32 @@ def configure_tracing(service_name: str) -> bool:
     return True
 
 
+# The trace id a span started here without a parent takes: the request's id.
+_trace_id_of_next_root: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "funcatron_trace_id", default=None
+)
+
+
+def _request_trace_ids() -> Any:
+    """The SDK's random ids, but a request's root span takes the request id."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class RequestTraceIds(RandomIdGenerator):
+        def generate_trace_id(self) -> int:
+            wanted = _trace_id_of_next_root.get()
+            return wanted if wanted is not None else super().generate_trace_id()
+
+    return RequestTraceIds()
+
+
 def _otlp_exporter() -> Any:
-    protocol = os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
-    )
-    if protocol and protocol != "http/protobuf":
-        raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: funcatron-wf exports OTLP over "
-            "http/protobuf (a collector's port 4318)"
-        )
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = os.environ.get(variable, "")
+        if protocol and protocol != "http/protobuf":
+            raise ConfigError(
+                f"{variable}={protocol!r}: funcatron-wf exports OTLP over "
+                "http/protobuf (a collector's port 4318)"
+            )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # endpoint, headers, timeout: from OTEL_EXPORTER_OTLP_*
@@ -147,9 +165,11 @@ def request_attributes(request: RequestEnvelope) -> dict[str, Any]:
 def request_span(
     name: str, request_id: str, traceparent: str | None, attributes: dict[str, Any]
 ) -> Iterator[str | None]:
-    """A source's span for one request, in the request's trace (its
-    ``traceparent``, or one made from the request id), current inside.
-    Yields the span's own traceparent, for an envelope handed on (None: off)."""
+    """A source's span for one request, current inside: the root of the
+    request's trace (trace id = request id), or a child of ``traceparent``
+    when one came from a real parent span (the nginx front's own, made from
+    the request id, stands for no exported span). Yields the span's own
+    traceparent, for an envelope handed on (None: tracing is off)."""
     if not tracing_on():
         yield None
         return
@@ -157,18 +177,27 @@ def request_span(
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     propagator = TraceContextTextMapPropagator()
-    parent = propagator.extract({"traceparent": traceparent or traceparent_of(request_id)})
+    if traceparent is None or traceparent == traceparent_of(request_id):
+        parent = context.Context()  # no parent: this span is the trace's root
+    else:
+        parent = propagator.extract({"traceparent": traceparent})
     token = context.attach(parent)
+    wanted = _trace_id_of_next_root.set(int(request_id, 16))
+    still_wanted = True
     try:
         with trace.get_tracer("funcatron_wf").start_as_current_span(
             name,
             kind=trace.SpanKind.SERVER,
             attributes={"funcatron.request_id": request_id, **attributes},
         ):
+            _trace_id_of_next_root.reset(wanted)  # only this span's trace is the request's
+            still_wanted = False
             carrier: dict[str, str] = {}
             propagator.inject(carrier)
             yield carrier.get("traceparent")
     finally:
+        if still_wanted:
+            _trace_id_of_next_root.reset(wanted)
         context.detach(token)
 
 

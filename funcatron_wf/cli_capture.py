@@ -18,7 +18,7 @@ from funcatron_wf.cli_common import (
     blob_store_of,
     client_of,
     exit_without_teardown,
-    platform_settings_of,
+    inspect_settings_of,
     registry_change,
     run_command,
     spec_store_of,
@@ -26,6 +26,7 @@ from funcatron_wf.cli_common import (
     temporal_options,
 )
 from funcatron_wf.engine.contracts import is_request_id
+from funcatron_wf.engine.errors import FuncatronError
 
 console = Console(stderr=True)
 
@@ -67,8 +68,8 @@ def capture_set(name: str, share: str, **flags: Any) -> None:
         chosen = share_of(share)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="SHARE") from err
-    registry_change("set_capture", name, flags, capture=chosen)
-    what = "no" if chosen == 0 else "all" if chosen == 1 else f"{chosen:.0%} of"
+    registry_change("set_capture", name, flags, dev_too=True, capture=chosen)
+    what = "no" if chosen == 0 else "all" if chosen == 1 else f"{chosen * 100:g}% of"
     console.print(f"{name}: capturing {what} requests from its next one")
     exit_without_teardown(0)
 
@@ -78,32 +79,56 @@ def capture_set(name: str, share: str, **flags: Any) -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, allow_dash=True),
     required=True,
-    help="The cases file (JSON lines).",
+    help="The cases file (JSON lines; - for standard output).",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="At most this many, the newest ones.",
+)
 @blob_dir_option
 @state_dir_option
 @temporal_options
 def capture_export(name: str, output: Path, limit: int, **flags: Any) -> None:
-    """Write NAME's captured requests, newest first, as test cases: one JSON
-    object per line with the request and the response it got."""
+    """Write NAME's captured requests that have finished as test cases, in
+    the order they arrived: one JSON object per line with the request and the
+    response's status, content type and body. Bodies kept in the blob store
+    need it (--blob-dir; `dev` prints its own). The file is written whole or
+    not at all."""
     from funcatron_wf.engine.capture import captured_cases
 
-    settings = platform_settings_of(flags)
+    to_stdout = str(output) == "-"
+    if not to_stdout and not output.parent.is_dir():
+        raise click.BadParameter(f"no folder {output.parent}", param_hint="--output")
+    settings = inspect_settings_of(flags)
 
-    async def go() -> int:
+    async def go() -> list[str]:
         client = await client_of(settings)
-        count = 0
-        with output.open("w", encoding="utf-8") as out:
-            async for case in captured_cases(client, name, blob_store_of(settings), limit):
-                out.write(case.to_line() + "\n")
-                count += 1
-        return count
+        try:
+            found = [
+                case async for case in captured_cases(client, name, blob_store_of(settings), limit)
+            ]
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="NAME") from err
+        return [case.to_line() for case in reversed(found)]  # oldest first: as they ran
 
-    count = run_command(go())
-    console.print(f"{count} captured request(s) of {name} written to {output}")
+    lines = run_command(go())
+    if to_stdout:
+        click.echo("\n".join(lines))
+    else:
+        partial = output.with_name(output.name + ".partial")
+        partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        partial.replace(output)
+    console.print(f"{len(lines)} captured request(s) of {name} written to {output}")
+    if not lines:
+        console.print(
+            f"none captured: is capture on for {name} (`funcatron-wf capture {name} 0.1`), "
+            "and do requests carry search attributes (FUNCATRON_SEARCH_ATTRIBUTES)?"
+        )
     exit_without_teardown(0)
 
 
@@ -113,33 +138,39 @@ def capture_export(name: str, output: Path, limit: int, **flags: Any) -> None:
     "--to",
     "to",
     metavar="SHA|DIR",
-    help="Run them on this deployed version of their Func (a SHA prefix), or on a "
-    "Func folder served for the occasion. Default: the live version.",
+    help="Run them on a deployed version of their Func that has Runners (its SHA or "
+    "a prefix of 6 or more hex digits), or on a Func folder served for the occasion "
+    "by a `dev` of its own (about 10 s to start). Default: the live version.",
 )
 @click.option("--quiet", is_flag=True, help="Print only the requests whose response changed.")
 @blob_dir_option
 @state_dir_option
 @temporal_options
 def replay(what: str, to: str | None, quiet: bool, **flags: Any) -> None:
-    """Run captured requests again and diff each response with the captured
-    one. WHAT is a request id or a cases file (`capture export`). Exits 1
-    when any response differs, for CI."""
+    """Run captured requests again and diff each response (status, content
+    type, body) with the captured one. WHAT is a request id or a cases file
+    (`capture export`). Each replay is a real request that runs the Func
+    again, with source "replay" (never captured itself). Exits 1 when any
+    response differs, for CI."""
     from funcatron_wf.engine.capture import request_case
     from funcatron_wf.engine.cases import read_cases
     from funcatron_wf.engine.replay import pinned_to
     from funcatron_wf.engine.replay import replay as replay_cases
     from funcatron_wf.engine.temporal_client import connect_with
 
-    settings = platform_settings_of(flags)
+    settings = inspect_settings_of(flags)
     folder = Path(to) if to is not None and Path(to).is_dir() else None
-    if to is not None and folder is None and not re.fullmatch(r"[0-9a-f]{6,64}", to):
-        raise click.BadParameter(f"{to!r} is neither a folder nor a SHA prefix", param_hint="--to")
+    if to is not None and folder is None and not re.fullmatch(r"[0-9a-fA-F]{6,64}", to):
+        raise click.BadParameter(
+            f"{to!r} is neither a folder nor a SHA prefix of 6 or more hex digits",
+            param_hint="--to",
+        )
 
     async def go() -> tuple[int, int]:
         client = await client_of(settings)
         blobs = blob_store_of(settings)
-        if is_request_id(what):
-            cases = [await request_case(client, what, blobs)]
+        if is_request_id(what.lower()):
+            cases = [await request_case(client, what.lower(), blobs)]
         else:
             cases = read_cases(Path(what))
         with contextlib.ExitStack() as stack:
@@ -148,7 +179,10 @@ def replay(what: str, to: str | None, quiet: bool, **flags: Any) -> None:
                 from funcatron_wf.served import serve_funcs
 
                 console.print(f"serving {folder} for the replay...")
-                served = stack.enter_context(serve_funcs(folder, front=False))
+                try:
+                    served = stack.enter_context(serve_funcs(folder, front=False))
+                except RuntimeError as err:
+                    raise FuncatronError(f"cannot serve {folder} for the replay: {err}") from err
                 target = await connect_with(served.settings())
             elif to is not None:
                 funcs = {case.func for case in cases}
@@ -156,9 +190,18 @@ def replay(what: str, to: str | None, quiet: bool, **flags: Any) -> None:
                     raise click.UsageError(
                         f"--to SHA needs the cases of one Func, not {sorted(funcs)}"
                     )
-                decider = await pinned_to(client, funcs.pop(), to, spec_store_of(settings), blobs)
+                decider = await pinned_to(
+                    client, funcs.pop(), to.lower(), spec_store_of(settings), blobs
+                )
             changed = total = 0
-            async for done in replay_cases(target, cases, decider=decider, blobs=blobs):
+            replays = replay_cases(
+                target,
+                cases,
+                decider=decider,
+                blobs=blobs,
+                inline_body_max=settings.inline_body_max,
+            )
+            async for done in replays:
                 total += 1
                 request = done.case.request
                 line = f"{request.method} {request.host}{request.path} ({done.case.request_id})"

@@ -158,18 +158,36 @@ def platform_settings_of(flags: dict[str, Any]) -> Settings:
         raise click.ClickException(str(err)) from err
 
 
+def inspect_settings_of(flags: dict[str, Any]) -> Settings:
+    """The settings of a command that looks at requests or changes a Func's
+    settings: the platform running in the state directory, or the cluster
+    --temporal names, or else `dev`'s embedded Temporal (127.0.0.1:7233)."""
+    from funcatron_wf.deploy.platform import platform_settings
+    from funcatron_wf.engine.errors import ConfigError
+
+    settings = command_settings(**flags)
+    try:
+        return platform_settings(settings)
+    except ConfigError:
+        return settings  # no platform: dev's server, at its default address
+
+
 async def client_of(settings: Settings) -> Client:
     from funcatron_wf.engine.temporal_client import connect_with
 
     return await connect_with(settings)
 
 
-def registry_change(what: str, name: str, flags: dict[str, Any], **change: Any) -> Any:
-    """One Registry change; the Func's Deployment after it (None once undeployed)."""
+def registry_change(
+    what: str, name: str, flags: dict[str, Any], *, dev_too: bool = False, **change: Any
+) -> Any:
+    """One Registry change; the Func's Deployment after it (None once
+    undeployed). ``dev_too``: a change that makes sense on `dev`'s Temporal
+    too, when no platform runs (a log level, capture)."""
     from funcatron_wf.engine.contracts import FuncChange
     from funcatron_wf.engine.registry_client import change_func
 
-    settings = platform_settings_of(flags)
+    settings = inspect_settings_of(flags) if dev_too else platform_settings_of(flags)
 
     async def go() -> Any:
         state = await change_func(await client_of(settings), what, FuncChange(name=name, **change))

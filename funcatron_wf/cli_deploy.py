@@ -230,7 +230,7 @@ def log_level(name: str, level: str, **flags: Any) -> None:
     """Set a Func's log level; its next request logs at it, no restart
     ("default": the Runners' own level)."""
     chosen = "" if level.lower() == "default" else level.upper()
-    registry_change("set_log_level", name, flags, log_level=chosen)
+    registry_change("set_log_level", name, flags, dev_too=True, log_level=chosen)
     console.print(f"{name} logs at {chosen or 'the Runners level'} from its next request")
     exit_without_teardown(0)
 

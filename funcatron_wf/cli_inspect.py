@@ -14,7 +14,7 @@ import click
 from funcatron_wf.cli_common import (
     client_of,
     exit_without_teardown,
-    platform_settings_of,
+    inspect_settings_of,
     run_command,
     state_dir_option,
     temporal_options,
@@ -61,7 +61,7 @@ def show(request_id: str, as_json: bool, **flags: Any) -> None:
 
     if not is_request_id(request_id[:32]):
         raise click.BadParameter("a request id is 32 lowercase hex digits", param_hint="REQUEST_ID")
-    settings = platform_settings_of(flags)
+    settings = inspect_settings_of(flags)
 
     async def go() -> Any:
         client = await client_of(settings)
@@ -146,7 +146,7 @@ def requests(
         query = visibility_query(func=func, status=status, since=cutoff)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    settings = platform_settings_of(flags)
+    settings = inspect_settings_of(flags)
 
     async def go() -> Any:
         client = await client_of(settings)
@@ -155,7 +155,13 @@ def requests(
     listed = run_command(go())
     if as_json:
         for one in listed:
-            click.echo(json.dumps({**asdict(one), "took_ms": one.took_ms}, default=str))
+            document = {
+                **asdict(one),
+                "took_ms": None if one.took_ms is None else round(one.took_ms, 1),
+            }
+            document["started"] = one.started.isoformat()
+            document["closed"] = one.closed.isoformat() if one.closed else None
+            click.echo(json.dumps(document))
         exit_without_teardown(0)
     table = Table("started (UTC)", "request id", "status", "Func", "operation", "request", "took")
     for one in listed:

@@ -73,6 +73,7 @@ async def test_every_request_carries_its_search_attributes(
     ok = http.get("/v1/greet/Ada").headers["x-request-id"]
     failed = http.get("/v1/boom").headers["x-request-id"]
     unrouted = http.get("/v1/nowhere").headers["x-request-id"]
+    refused = http.post("/v1/greetings", json={}).headers["x-request-id"]  # 400: no name
     later = http.get("/v1/greet/Bo", headers={"prefer": "respond-async"})
     assert later.status_code == 202
     invoked = dev.invoke("GET", "/v1/greet/Cy", "--host", "hello.local")  # routes in the workflow
@@ -94,6 +95,9 @@ async def test_every_request_carries_its_search_attributes(
         "Path": "/v1/nowhere",
     }.items()
     assert "FuncName" not in await attributes(unrouted)  # no Func served it
+    # answered at routing, but its route is a Func's: found by Func and operation
+    expected = {"FuncName": "hello", "Operation": "greetings.compose", "HttpStatus": 400}
+    assert (await attributes(refused)).items() >= expected.items()
     no_reply = await attributes(later.headers["x-request-id"])  # its continued run
     assert no_reply.items() >= {"FuncName": "hello", "HttpStatus": 200}.items()
     from_cli = "Source = 'cli' AND FuncName = 'hello' AND HttpStatus = 200"
@@ -151,8 +155,14 @@ async def test_a_tenth_captured_exported_and_replayed(
         "body": {"json": {"greeting": f"Hello, {name}"}},
     }  # fmt: skip
 
+    assert funcatron(dev, "capture", "hello", "all").returncode == 0
+    time.sleep(1.5)  # the Tron's view of the Registry is up to a second old
     same = funcatron(dev, "replay", str(cases), "--quiet")
     assert same.returncode == 0 and f"0 of {captured} replayed response(s) changed" in same.stderr
+    replays = f"Source = 'replay' AND {since}"
+    assert await visible(client, replays, captured) == captured  # listed as replays
+    assert await visible(client, f"{replays} AND Captured = true", 1, 1) == 0  # never captured
+    assert funcatron(dev, "capture", "hello", "off").returncode == 0
 
     greetings = hello_copy / "greetings.py"
     greetings.write_text(greetings.read_text().replace('f"Hello, {name}"', 'f"Hi, {name}"'))
@@ -166,13 +176,27 @@ async def test_a_tenth_captured_exported_and_replayed(
     assert one.returncode == 1 and f"CHANGED GET hello.local/v1/greet/{name}" in one.stdout
 
 
-def test_capture_refuses_what_it_cannot_do(dev: DevProcess) -> None:
+def test_capture_refuses_what_it_cannot_do(dev: DevProcess, tmp_path: Path) -> None:
     share = funcatron(dev, "capture", "hello", "2")
     assert share.returncode == 2 and "'2' is not all, off, a share like 0.1" in share.stderr
     unknown = funcatron(dev, "capture", "nobody", "all")
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
     cases = funcatron(dev, "replay", "/no/such/cases.jsonl")
     assert cases.returncode == 1 and "/no/such/cases.jsonl: cannot read it" in cases.stderr
+    nowhere = funcatron(dev, "capture", "export", "hello", "-o", "/no/such/dir/cases.jsonl")
+    assert nowhere.returncode == 2 and "no folder /no/such/dir" in nowhere.stderr
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert "no cases in it" in funcatron(dev, "replay", str(empty)).stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(EXAMPLES / "hello", broken)
+    (broken / "greetings.py").write_text("def greet(:\n")
+    (case,) = [tmp_path / "one.jsonl"]
+    case.write_text(json.dumps({"request_id": "a" * 32, "request": {"method": "GET",
+        "host": "hello.local", "path": "/v1/greet/x"}, "response": {"status": 200}}) + "\n")  # fmt: skip
+    refused = funcatron(dev, "replay", str(case), "--to", str(broken))
+    assert refused.returncode == 1 and "cannot serve" in refused.stderr
+    assert "SyntaxError" in refused.stderr and "Traceback" not in refused.stderr
 
 
 async def test_the_temporal_ui_shows_json_bodies_as_json(
@@ -195,7 +219,7 @@ async def test_the_temporal_ui_shows_json_bodies_as_json(
                  "access-control-request-headers": "content-type,x-namespace"},
     )  # fmt: skip
     assert preflight.status_code == 204
-    assert preflight.headers["access-control-allow-origin"] == ui["origin"]
+    assert preflight.headers["access-control-allow-origin"] == "*"  # no credentials needed
     assert "x-namespace" in preflight.headers["access-control-allow-headers"]
     decoded = httpx.post(
         f"{endpoint}/decode", json=stored, headers={**ui, "x-namespace": "default"}

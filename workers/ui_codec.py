@@ -57,12 +57,9 @@ def readable_payload(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """The UI calls from the browser, from its own origin. The codec only
-    reshapes what it is sent, so any origin may."""
-    origin = request.headers.get("Origin")
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Vary"] = "Origin"
+    reshapes what it is sent and needs no credentials, so any origin may,
+    without them."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     response.headers["Access-Control-Allow-Headers"] = request.headers.get(
         "Access-Control-Request-Headers", "content-type, x-namespace, authorization"
@@ -70,18 +67,26 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
     return response
 
 
+def _not_payloads(request: web.Request) -> web.StreamResponse:
+    return _cors(request, web.json_response({"error": "not {payloads: [...]}"}, status=400))
+
+
 async def _decode(request: web.Request) -> web.StreamResponse:
     try:
         payloads = (await request.json())["payloads"]
         shown = [readable_payload(payload) for payload in payloads]
     except (ValueError, KeyError, TypeError, AttributeError):
-        return _cors(request, web.json_response({"error": "not {payloads: [...]}"}, status=400))
+        return _not_payloads(request)
     return _cors(request, web.json_response({"payloads": shown}))
 
 
 async def _encode(request: web.Request) -> web.StreamResponse:
     """Payloads the UI sends (a signal's input, say) are stored as they are."""
-    return _cors(request, web.json_response(await request.json()))
+    try:
+        document = await request.json()
+    except ValueError:
+        return _not_payloads(request)
+    return _cors(request, web.json_response(document))
 
 
 async def _preflight(request: web.Request) -> web.StreamResponse:

@@ -30,7 +30,6 @@ from funcatron_wf.engine.contracts import (
     Body,
     RequestEnvelope,
     is_request_id,
-    request_body_ref,
 )
 
 SOURCE = "queue"
@@ -169,8 +168,4 @@ def _body(
             f"the body ({len(raw)} bytes) is over the inline limit ({inline_body_max}) "
             "and this source has no blob store (--blob-dir)"
         )
-    ref = request_body_ref(request_id)
-    path = blobs.path(ref)
-    if not path.exists():  # a redelivery: the first delivery's body stays
-        path.write_bytes(raw)
-    return Body(encoding="ref", data=ref)
+    return blobs.write_request(request_id, raw)  # a redelivery: the first body stays
