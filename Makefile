@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
-.PHONY: demo test lint deps system-deps bench clean
+.PHONY: demo test test-swarm lint deps system-deps bench clean
 
 demo: deps
 	$(BIN)/funcatron-wf dev examples/hello examples/petstore examples/shop examples/inventory \
@@ -19,6 +19,10 @@ demo: deps
 
 test: deps lint
 	$(BIN)/pytest
+
+# The container tests alone (images, `docker run ... dev`, the swarm substrate).
+test-swarm: deps
+	$(BIN)/pytest -m swarm
 
 # The benchmark (bench/run.py): HTTP against the Temporal floor, the queue
 # path against HTTP and the broker's own floor; reload latency; tracing on

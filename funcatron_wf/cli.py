@@ -30,6 +30,7 @@ from funcatron_wf.cli_common import (
     spec_store_of,
     temporal_options,
 )
+from funcatron_wf.cli_containers import COMMANDS as CONTAINER_COMMANDS
 from funcatron_wf.cli_deploy import COMMANDS as DEPLOY_COMMANDS
 from funcatron_wf.cli_inspect import COMMANDS as INSPECT_COMMANDS
 from funcatron_wf.engine.errors import FuncatronError
@@ -53,7 +54,7 @@ def main() -> None:
     """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
 
 
-for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS, *CAPTURE_COMMANDS]:
+for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS, *CAPTURE_COMMANDS, *CONTAINER_COMMANDS]:
     main.add_command(command)
 
 
@@ -234,6 +235,50 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
 
     run_command(serve())
     exit_without_teardown(0)
+
+
+@main.command()
+@click.option(
+    "--runtime-dir",
+    type=click.Path(path_type=Path),
+    default=Path("/tmp/funcatron-front"),
+    show_default=True,
+    help="Where nginx keeps its config, logs and temp files.",
+)
+@click.option(
+    "--front-door",
+    metavar="HOST:PORT[,HOST:PORT...]",
+    help="The Trons' front doors it offers requests to (env FUNCATRON_TRON_HTTP); "
+    "without one, every request starts through Temporal's HTTP API.",
+)
+@click.option("--port", type=int, help="Port to listen on (env FUNCATRON_PORT; default 8080).")
+@click.option("--listen", help="Address to listen on (env FUNCATRON_LISTEN; default 127.0.0.1).")
+@click.option(
+    "--temporal-http",
+    metavar="HOST:PORT",
+    help="Temporal's HTTP API (env FUNCATRON_TEMPORAL_HTTP).",
+)
+@blob_dir_option
+@temporal_options
+def front(runtime_dir: Path, front_door: str | None, **flags: Any) -> None:
+    """Run the nginx HTTP front in the foreground (what the front's container
+    runs; `dev` and `up` start it themselves)."""
+    from funcatron_wf.engine.blobs import BlobStore
+    from funcatron_wf.sources.http_front import nginx_front
+
+    settings = command_settings(tron_http=front_door, **flags)
+    if settings.blob_dir is None:
+        raise click.UsageError("give the blob store the Trons and Runners share: --blob-dir")
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    runtime_dir.chmod(0o755)  # nginx workers drop root and use its temp dirs
+    BlobStore(settings.blob_dir).prepare()
+    try:
+        nginx = nginx_front(settings, runtime_dir)
+    except FuncatronError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"nginx on {settings.listen}:{settings.port}, config {runtime_dir / 'nginx.conf'}")
+    sys.stdout.flush()
+    os.execv(nginx.argv[0], nginx.argv)  # nginx itself takes the signals from here on
 
 
 @main.command()

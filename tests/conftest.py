@@ -116,3 +116,27 @@ def temporal_server() -> Iterator[TemporalServer]:
 @pytest.fixture
 async def temporal_client(temporal_server: TemporalServer) -> AsyncIterator[Client]:
     yield await Client.connect(temporal_server.address)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """The tests' own Docker engine in swarm mode (tests/docker_engine.py)."""
+    from tests.docker_engine import EngineUnavailable, docker_engine
+
+    engine = docker_engine(REPO / "build" / "docker-test" / "data")
+    try:
+        client = engine.__enter__()
+    except EngineUnavailable as err:
+        pytest.skip(f"no Docker engine can run here: {err}")
+    try:
+        yield client
+    finally:
+        engine.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def platform_images(docker_client: Any) -> Any:
+    """The platform's images, built (or kept) once a session."""
+    from funcatron_wf.deploy.images import build_images
+
+    return build_images(docker_client, say=lambda line: print(f"images: {line}", flush=True))

@@ -1,0 +1,17 @@
+# The platform's image: the Tron, the Runner, the queue source, the
+# controller, `dev` and the embedded Temporal, all the `funcatron-wf`
+# command. Built by `funcatron-wf images build` (deploy/images.py) from a
+# wheelhouse and the Node tools made on the host: the build reaches no
+# package index (it runs with no network at all).
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+COPY wheels /tmp/wheels
+RUN python3 -m venv /opt/funcatron \
+ && /opt/funcatron/bin/pip install --no-index --no-cache-dir --find-links /tmp/wheels funcatron-wf \
+ && rm -rf /tmp/wheels
+COPY node_modules /opt/funcatron-node/node_modules
+ENV PATH=/opt/funcatron/bin:/opt/funcatron-node/node_modules/.bin:$PATH \
+    PYTHONUNBUFFERED=1
+WORKDIR /tmp
+ENTRYPOINT ["funcatron-wf"]
+CMD ["--help"]
