@@ -1,6 +1,7 @@
 """The container images (`funcatron-wf images build`), made with the docker
-SDK against the local Docker engine, with nothing fetched from an image
-registry or a package index at build time:
+SDK against the local Docker engine, from no image registry; the package
+indexes are read on the host only (debootstrap from a Debian mirror, `pip
+wheel`), and the `docker build` steps run with no network at all:
 
 - the base: Debian (debootstrap, minbase) with Python, nginx and its Lua
   module, and Node.js, turned into an image with `docker import`; or any
@@ -48,6 +49,7 @@ BASE_REPOSITORY = "funcatron-base"
 PLATFORM_REPOSITORY = "funcatron-wf"
 FRONT_REPOSITORY = "funcatron-wf-front"
 __version__ = _installed_version("funcatron-wf")
+IMAGE_PYTHON = (3, 11)  # Debian 12's python3
 # wheels with the same bytes from the same sources: the digest tag finds them again
 REPRODUCIBLE = {"SOURCE_DATE_EPOCH": "315532800"}
 
@@ -132,12 +134,29 @@ def build_base(client: Any, *, mirror: str = DEBIAN_MIRROR, say: Say = print) ->
     return tag
 
 
+# what a wheel of the checkout must not see: setuptools would pack a stale build/lib
+_NOT_SOURCES = shutil.ignore_patterns(
+    "build", "dist", ".venv", "node_modules", ".git", "*.egg-info", "__pycache__", ".*_cache"
+)
+
+
 def _wheelhouse(root: Path, into: Path, say: Say) -> None:
+    """Wheels of the project (from a clean copy of its sources) and of every
+    dependency, for the image's Python: Debian 12's 3.11, which must be the
+    one running this (a compiled wheel is made for the Python that builds it)."""
+    if sys.version_info[:2] != IMAGE_PYTHON:
+        raise ServiceStartError(
+            f"the images run Python {'.'.join(map(str, IMAGE_PYTHON))} (Debian 12's); build them "
+            f"from a checkout whose venv has that Python, not {sys.version.split()[0]}"
+        )
     say("building the wheelhouse (the project and its dependencies)...")
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(into), str(root)],
-        capture_output=True, text=True, check=False, env={**os.environ, **REPRODUCIBLE},
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="funcatron-sources-") as scratch:
+        sources = Path(scratch) / "funcatron-wf"
+        shutil.copytree(root, sources, ignore=_NOT_SOURCES)
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(into), str(sources)],
+            capture_output=True, text=True, check=False, env={**os.environ, **REPRODUCIBLE},
+        )  # fmt: skip
     if built.returncode != 0:
         raise ServiceStartError(f"pip wheel failed:\n{built.stderr[-2000:]}")
 
@@ -179,7 +198,7 @@ def build_images(
         for dockerfile in DOCKERFILES.glob("*.Dockerfile"):
             shutil.copy(dockerfile, context / dockerfile.name)
         platform_digest = _digest(
-            base,
+            client.images.get(base).id,  # the base's content: a tag may move
             (DOCKERFILES / "platform.Dockerfile").read_text(),
             _files_digest(context / "wheels"),
             (root / "package-lock.json").read_text(),

@@ -5,11 +5,14 @@ supervised processes, kept in a state directory that outlives it.
 deployment and request history), the bundle store (``store/``), the logs
 and, while the platform runs, ``platform.json``: its pid and addresses,
 which `down` and the deploy commands read to find it. Runner pools are the
-`local` substrate's (deploy/local_substrate.py), sized by the controller.
+`local` substrate's (deploy/local_substrate.py), sized by the controller;
+with ``--substrate swarm`` the same parts run as Swarm services
+(deploy/swarm_platform.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -24,6 +27,7 @@ from funcatron_wf.deploy.controller import Controller
 from funcatron_wf.deploy.local_substrate import LocalSubstrate
 from funcatron_wf.deploy.processes import pid_alive, require_free_port
 from funcatron_wf.deploy.stack import LocalStack, Say
+from funcatron_wf.deploy.swarm_platform import SwarmPlatform
 from funcatron_wf.engine.errors import ConfigError, FuncatronError, ServiceStartError
 from funcatron_wf.engine.settings import Settings
 
@@ -86,41 +90,57 @@ class Platform(LocalStack):
         self.start_queue_sources(self.queues)
         self.controller = Controller(client, LocalSubstrate(self))
         await self.controller.reconcile()  # the pools of what was deployed before
-        assert self.settings.bundle_store is not None
-        PlatformInfo(
-            pid=os.getpid(),
-            temporal=self.settings.temporal_address,
-            namespace=self.settings.namespace,
-            bundle_store=str(self.settings.bundle_store),
-            lines=self.url_lines(self.queues),
-        ).write(self.state_dir)
 
     async def serve(self) -> None:
         assert self.controller is not None
         await self.wait(every_second=self.controller.reconcile)
 
-    def stop(self) -> None:
-        (self.state_dir / PLATFORM_FILE).unlink(missing_ok=True)
-        super().stop()
-
 
 async def run_platform(
     settings: Settings, state_dir: Path, *, queues: list[str], say: Say = print
 ) -> None:
-    """`up --foreground`: start, say ready, serve until SIGINT/SIGTERM."""
+    """`up --foreground`: start, say ready, serve until SIGINT/SIGTERM (a
+    signal while it starts stops what it started, too)."""
     running = PlatformInfo.read(state_dir)
     if running is not None:
         raise ConfigError(f"a platform already runs in {state_dir} (pid {running.pid})")
+    swarm = None
+    if settings.substrate == "swarm":
+        if queues:
+            raise ConfigError(
+                "--queue is for the local platform; on swarm, run `funcatron-wf source queue` "
+                "as a service of your own for now"
+            )
+        swarm = SwarmPlatform(settings, state_dir, say=say)
+        swarm.remove_services()  # what a run that crashed left (they hold the ports)
     require_free_port(settings.listen, settings.port, what="HTTP front", flag="--port")
     if settings.embedded_temporal:
         require_free_port("127.0.0.1", settings.temporal_port, what="Temporal gRPC", flag="--temporal-port")  # fmt: skip
-    platform = Platform(settings, state_dir, queues=queues, say=say)
+    platform: Platform | SwarmPlatform = swarm or Platform(
+        settings, state_dir, queues=queues, say=say
+    )
+    starting = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # serve() installs its own once started
+        loop.add_signal_handler(signum, starting.cancel if starting else lambda: None)
     try:
         await platform.start()
-        say("\n".join(platform.url_lines(queues)))
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        assert platform.settings.bundle_store is not None
+        lines = platform.url_lines(queues)
+        PlatformInfo(
+            pid=os.getpid(),
+            temporal=platform.settings.temporal_address,
+            namespace=platform.settings.namespace,
+            bundle_store=str(platform.settings.bundle_store),
+            lines=lines,
+        ).write(state_dir)
+        say("\n".join(lines))
         say(f"ready; state in {state_dir}")
         await platform.serve()
     finally:
+        (state_dir / PLATFORM_FILE).unlink(missing_ok=True)
         platform.stop()
 
 
@@ -153,8 +173,13 @@ def start_in_background(
                 f"the platform exited with {child.returncode}; {log_path} ends:\n{tail}"
             )
         if time.monotonic() > deadline:
+            child.terminate()  # it stops what it started
+            try:
+                child.wait(90)
+            except subprocess.TimeoutExpired:
+                child.kill()
             raise ServiceStartError(
-                f"the platform was not ready within {timeout:.0f} s; see {log_path}"
+                f"the platform was not ready within {timeout:.0f} s (stopped it); see {log_path}"
             )
         time.sleep(0.2)
 

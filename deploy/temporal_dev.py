@@ -63,13 +63,15 @@ def dev_server(
     dynamic_config: dict[str, str] | None = None,
     db_file: Path | None = None,
     codec_endpoint: str | None = None,
+    binary: str | None = None,
 ) -> ManagedProcess:
     """The dev server; ``headless`` drops the Web UI (it costs server CPU on every
     request); ``dynamic_config`` adds to DEV_SERVER_DYNAMIC_CONFIG or overrides it
     (values are JSON text); ``db_file`` keeps its state across restarts (default:
-    in memory); ``codec_endpoint``: the UI's remote codec (workers/ui_codec.py)."""
+    in memory); ``codec_endpoint``: the UI's remote codec (workers/ui_codec.py);
+    ``binary``: the `temporal` command elsewhere (in the platform's image)."""
     argv = [
-        temporal_binary(),
+        binary or temporal_binary(),
         "server",
         "start-dev",
         "--ip", "127.0.0.1",

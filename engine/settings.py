@@ -103,6 +103,18 @@ class Settings(BaseSettings):
         "starts every request itself (dev: one is started)",
     )
 
+    substrate: Literal["local", "swarm"] = Field(
+        "local",
+        description="where `up` runs the platform: processes on this machine, or Docker "
+        "Swarm services (the engine DOCKER_HOST names)",
+    )
+    image: str | None = Field(
+        None, description="the platform's image on swarm (default: the newest `images build` made)"
+    )
+    front_image: str | None = Field(
+        None, description="the HTTP front's image on swarm (default: the one built with the image)"
+    )
+
     state_dir: Path | None = Field(
         None,
         description="the local platform's directory (`up`): its Temporal database, bundle "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from rich.console import Console
 
@@ -31,7 +29,7 @@ def images() -> None:
     show_default=True,
     help="Where debootstrap fetches the base image's packages.",
 )
-def images_build(base_image: str | None, debian_mirror: str, **_: Any) -> None:
+def images_build(base_image: str | None, debian_mirror: str) -> None:
     """Build the base image (unless --base-image), the platform's image and the
     front's, on the Docker engine DOCKER_HOST names; print their tags. An
     image whose inputs did not change is kept, not built again. Runs from a

@@ -80,11 +80,22 @@ async def _sync(function: Any, *args: Any, **kwargs: Any) -> Any:
 @queue_option
 @state_dir_option
 @click.option("--foreground", is_flag=True, help="Stay attached; Ctrl-C stops the platform.")
+@click.option(
+    "--substrate",
+    type=click.Choice(["local", "swarm"]),
+    help="local: processes on this machine (default); swarm: Docker Swarm services on the "
+    "engine DOCKER_HOST names (env FUNCATRON_SUBSTRATE).",
+)
+@click.option(
+    "--image", help="swarm: the platform's image (default: the newest `images build` made)."
+)
+@click.option("--front-image", help="swarm: the HTTP front's image (default: built with --image).")
 @temporal_options
 def up(queues: tuple[str, ...], foreground: bool, **flags: Any) -> None:
-    """Run the local platform: Temporal on a database in the state directory,
-    a Tron, the nginx front, a Runner pool per deployed version. Returns
-    once it is ready (`down` stops it)."""
+    """Run the platform: Temporal on a database in the state directory, a
+    Tron, the nginx front, a Runner pool per deployed version; as processes
+    here, or as Docker Swarm services (--substrate swarm). Returns once it
+    is ready (`down` stops it)."""
     from funcatron_wf.deploy.platform import run_platform, start_in_background, state_dir_of
 
     settings = command_settings(**flags)
@@ -93,7 +104,11 @@ def up(queues: tuple[str, ...], foreground: bool, **flags: Any) -> None:
         configure_logging(logging.WARNING, settings.log_format)
         run_command(run_platform(settings, state_dir, queues=list(queues), say=click.echo))
         exit_without_teardown(0)
-    info = run_command(_sync(start_in_background, [*sys.argv[1:], "--foreground"], state_dir))
+    # a swarm's services may take a while: images are large, Temporal starts first
+    wait = 400.0 if settings.substrate == "swarm" else 120.0
+    info = run_command(
+        _sync(start_in_background, [*sys.argv[1:], "--foreground"], state_dir, timeout=wait)
+    )
     click.echo("\n".join(info.lines))
     click.echo(f"ready (pid {info.pid}); state and logs in {state_dir}")
 
@@ -101,7 +116,7 @@ def up(queues: tuple[str, ...], foreground: bool, **flags: Any) -> None:
 @click.command()
 @state_dir_option
 def down(state_dir: Path | None) -> None:
-    """Stop the local platform of a state directory (deployments stay)."""
+    """Stop the platform of a state directory, local or on swarm (deployments stay)."""
     from funcatron_wf.deploy.platform import state_dir_of, stop_platform
 
     settings = command_settings(state_dir=state_dir)

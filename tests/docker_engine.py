@@ -44,9 +44,15 @@ def docker_engine(data_root: Path) -> Iterator[Any]:
     data_root.mkdir(parents=True, exist_ok=True)
     exec_root = Path(tempfile.mkdtemp(prefix="fwd-"))  # short: it holds unix sockets
     socket_file = exec_root / "docker.sock"
+    config = exec_root / "daemon.json"
+    config.write_text("{}")
+    (data_root.parent / "dockerd.log").unlink(missing_ok=True)  # this session's alone
     process = ManagedProcess(
         "dockerd",
-        [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false",
+        [dockerd, "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+         # none of the machine's docker settings, nor a system containerd's namespace
+         "--config-file", str(config), "--containerd-namespace", "funcatron-test",
+         "--containerd-plugins-namespace", "funcatron-test-plugins",
          "--data-root", str(data_root), "--exec-root", str(exec_root / "exec"),
          "--pidfile", str(exec_root / "docker.pid"), "--host", f"unix://{socket_file}"],
         log_path=data_root.parent / "dockerd.log",
@@ -113,9 +119,13 @@ def _swarm(client: Any) -> None:
 
 
 def _clean(client: Any) -> None:
-    """Services and containers a test (or an interrupted run) left."""
+    """Services and containers a test (or an interrupted run) left; Swarm
+    may be removing a container at the same moment."""
+    import docker
+
     if client.info().get("Swarm", {}).get("LocalNodeState") == "active":
         for service in client.services.list():
             service.remove()
     for container in client.containers.list(all=True):
-        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            container.remove(force=True)

@@ -1,0 +1,176 @@
+"""The `swarm` substrate: each pool is one Docker Swarm service of Runner
+containers (`funcatron-wf runner --bundle SHA`, the platform's image for
+every Func), labelled with the Func's name, version and task queue. Swarm
+keeps each service at its size (a container that dies is replaced, and
+Temporal retries what it held on another replica); a service removed or
+scaled down sends SIGTERM, so its Runners stop polling and finish what they
+hold within the stop grace period. Through the docker SDK, not the CLI.
+
+Every container uses the host's network and sees the bundle store and the
+blob store at the same paths as the host, so a Runner's settings are the
+ones a local Runner gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funcatron_wf.deploy.substrate import Pool
+from funcatron_wf.workers.serving import DRAIN_TIMEOUT
+
+LABEL = "funcatron"  # the labels' prefix: funcatron.platform, funcatron.role, funcatron.func, ...
+SECOND = 1_000_000_000  # the Docker API counts durations in nanoseconds
+# the Runner drains (stops polling, finishes its calls) on SIGTERM; Swarm
+# kills it after this
+STOP_GRACE = int((DRAIN_TIMEOUT.total_seconds() + 5) * SECOND)
+READY_FILE = "/tmp/funcatron.ready"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service of the platform: its name, what it runs, and what it sees."""
+
+    name: str
+    image: str
+    args: list[str]
+    labels: dict[str, str]
+    replicas: int = 1
+    binds: list[tuple[Path, bool]] = field(default_factory=list)  # (host path, writable)
+    command: list[str] | None = None  # instead of the image's entrypoint
+    ready_file: bool = True  # healthy once the worker wrote --ready-file
+    env: list[str] = field(default_factory=list)
+
+
+def create_service(client: Any, spec: ServiceSpec) -> Any:
+    """The service, created with host networking, a restart policy and a
+    health check. Its image is given by ID: Swarm tries a registry pull
+    before every task start for an image named by tag, never for an ID."""
+    from docker.types import Healthcheck, Mount, RestartPolicy, ServiceMode, UpdateConfig
+
+    health = (
+        Healthcheck(
+            test=["CMD", "test", "-f", READY_FILE],
+            interval=1 * SECOND,
+            timeout=1 * SECOND,
+            retries=3,
+            start_period=60 * SECOND,
+        )
+        if spec.ready_file
+        else None
+    )
+    image_id = client.images.get(spec.image).id
+    return client.services.create(
+        image_id,
+        command=spec.command,
+        args=[*spec.args, *(["--ready-file", READY_FILE] if spec.ready_file else [])],
+        name=spec.name,
+        labels={**spec.labels, f"{LABEL}.image": spec.image},
+        container_labels=spec.labels,
+        env=spec.env,
+        mode=ServiceMode("replicated", replicas=spec.replicas),
+        networks=["host"],
+        mounts=[
+            Mount(target=str(path), source=str(path), type="bind", read_only=not writable)
+            for path, writable in spec.binds
+        ],
+        healthcheck=health,
+        stop_grace_period=STOP_GRACE,
+        stop_signal="SIGTERM",
+        init=True,
+        restart_policy=RestartPolicy(condition="any", delay=1 * SECOND),
+        # a new Func version is a new service; an update of a service (its
+        # image, say) replaces one task at a time
+        update_config=UpdateConfig(parallelism=1, order="stop-first"),
+    )
+
+
+@dataclass
+class RunnerSettings:
+    """What every Runner container is started with."""
+
+    image: str
+    platform: str  # the platform's id: its services' label
+    temporal: str
+    namespace: str
+    bundle_store: Path
+    blob_dir: Path
+    env: list[str] = field(default_factory=list)
+    binds: list[tuple[Path, bool]] = field(default_factory=list)  # more (TLS files)
+
+
+class SwarmSubstrate:
+    def __init__(self, client: Any, runners: RunnerSettings) -> None:
+        self.client = client
+        self.runners = runners
+
+    def _name(self, func: str, sha: str) -> str:
+        # Swarm's names stop at 63 characters: 18 + 3 + 24 + 1 + 12
+        return f"{self.runners.platform}-r-{func[:24]}-{sha[:12]}"
+
+    def _services(self) -> list[Any]:
+        labels = [f"{LABEL}.platform={self.runners.platform}", f"{LABEL}.role=runner"]
+        return list(self.client.services.list(filters={"label": labels}))
+
+    def _spec(self, pool: Pool) -> ServiceSpec:
+        runners = self.runners
+        return ServiceSpec(
+            name=self._name(pool.func, pool.sha),
+            image=runners.image,
+            args=["runner", "--bundle", pool.sha, "--bundle-store", str(runners.bundle_store),
+                  "--temporal", runners.temporal, "--namespace", runners.namespace,
+                  "--blob-dir", str(runners.blob_dir)],
+            labels={
+                f"{LABEL}.platform": runners.platform, f"{LABEL}.role": "runner",
+                f"{LABEL}.func": pool.func, f"{LABEL}.sha": pool.sha,
+                f"{LABEL}.version": pool.sha[:12],
+                f"{LABEL}.task_queue": pool.task_queue,
+            },
+            replicas=pool.replicas,
+            # writable: a version not unpacked on this node yet is unpacked into the store
+            binds=[(runners.bundle_store, True), (runners.blob_dir, True), *runners.binds],
+            env=runners.env,
+        )  # fmt: skip
+
+    async def apply(self, pool: Pool) -> None:
+        def apply_now() -> None:
+            name = self._name(pool.func, pool.sha)
+            existing = [service for service in self._services() if service.name == name]
+            if not existing:
+                create_service(self.client, self._spec(pool))
+            elif _replicas(existing[0]) != pool.replicas:
+                existing[0].scale(pool.replicas)
+
+        await asyncio.to_thread(apply_now)
+
+    async def remove(self, func: str, sha: str) -> None:
+        def remove_now() -> None:
+            for service in self._services():
+                if service.name == self._name(func, sha):
+                    service.remove()  # its tasks get SIGTERM: they drain, then exit
+
+        await asyncio.to_thread(remove_now)
+
+    async def pools(self) -> list[Pool]:
+        def listed() -> list[Pool]:
+            pools = []
+            for service in self._services():
+                labels = service.attrs["Spec"]["Labels"]
+                pools.append(
+                    Pool(
+                        labels[f"{LABEL}.func"],
+                        labels[f"{LABEL}.sha"],
+                        labels[f"{LABEL}.task_queue"],
+                        _replicas(service),
+                    )  # fmt: skip
+                )
+            return pools
+
+        return await asyncio.to_thread(listed)
+
+
+def _replicas(service: Any) -> int:
+    """The size Swarm keeps the service at (its tasks may still be starting)."""
+    return int(service.attrs["Spec"]["Mode"]["Replicated"]["Replicas"])

@@ -1,0 +1,146 @@
+"""The platform on a real Docker Swarm (the tests' own engine,
+tests/docker_engine.py): `up --substrate swarm` runs Temporal, the Tron and
+the nginx front as services from the platform's images, and `deploy`,
+`scale`, `rollback` and `undeploy` manage one Runner service per Func
+version. Requests go through the containerized front, Tron and Runners.
+Tests run in file order."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.client_loop import answers_while
+from tests.conftest import REPO
+from tests.dev_process import pid_alive
+from tests.test_platform import HOST, Platform
+
+pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
+
+
+class SwarmTestPlatform(Platform):
+    def up(self) -> None:
+        self.run("up", "--substrate", "swarm", *self.ports)
+
+
+@pytest.fixture(scope="module")
+def swarm(
+    docker_client: Any, platform_images: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SwarmTestPlatform]:
+    platform = SwarmTestPlatform(tmp_path_factory.mktemp("swarm"))
+    platform.up()
+    try:
+        yield platform
+    finally:
+        pid = platform.pid()
+        if pid is not None:
+            done = platform.run("down", check=False)
+            if done.returncode != 0 and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)  # the platform we started, by its pid
+
+
+def runner_services(client: Any) -> list[Any]:
+    return client.services.list(
+        filters={"label": ["funcatron.role=runner", "funcatron.func=versioned"]}
+    )
+
+
+def running_tasks(service: Any) -> int:
+    return sum(1 for task in service.tasks() if task["Status"]["State"] == "running")
+
+
+def eventually(check: Any, what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+
+
+def test_the_platform_runs_as_services(swarm: SwarmTestPlatform, docker_client: Any) -> None:
+    roles = {s.attrs["Spec"]["Labels"].get("funcatron.role") for s in docker_client.services.list()}
+    assert {"temporal", "tron", "front"} <= roles
+    for service in docker_client.services.list():
+        (network,) = service.attrs["Spec"]["TaskTemplate"]["Networks"]
+        assert docker_client.networks.get(network["Target"]).name == "host"
+
+
+def test_a_deployed_bundle_serves_through_the_containers(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    sha = swarm.deploy("v1")
+    assert swarm.get().json() == {"code": "v1", "pinned": "1.0"}
+    (service,) = runner_services(docker_client)
+    labels = service.attrs["Spec"]["Labels"]
+    assert labels["funcatron.sha"] == sha and labels["funcatron.func"] == "versioned"
+
+
+def test_scale_to_three_and_back_to_one_draining_what_they_hold(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    swarm.run("scale", "versioned", "3")
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 3, "3 Runners")
+    with ThreadPoolExecutor(6) as pool:
+        slow = [pool.submit(swarm.get, "/slow") for _ in range(6)]  # 3 s each, on every Runner
+        time.sleep(1)
+        swarm.run("scale", "versioned", "1")  # two get SIGTERM while they hold calls
+        answers = [future.result() for future in slow]
+    assert [answer.status_code for answer in answers] == [200] * 6
+    # finished where they ran: a call retried after a lost Runner would take its
+    # heartbeat timeout (5 s) and the 3 s again
+    assert max(answer.elapsed.total_seconds() for answer in answers) < 7
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 1, "back to 1 Runner")
+
+
+def test_a_killed_runner_container_loses_no_request(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    swarm.run("scale", "versioned", "2")
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 2, "2 Runners")
+    runners = docker_client.containers.list(filters={"label": "funcatron.role=runner"})
+
+    def one(_: int) -> int:
+        return httpx.get(
+            f"http://127.0.0.1:{swarm.port}/version", headers={"host": HOST}, timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = pool.map(one, range(200))
+        time.sleep(0.5)
+        runners[0].kill()  # SIGKILL: what it held is retried on the other
+        statuses = list(answers)
+    assert statuses == [200] * 200
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 2, "Swarm replacing it")
+
+
+def test_a_new_version_then_a_rollback_under_load(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    url = f"http://127.0.0.1:{swarm.port}"
+    answers = answers_while(url, HOST, "/version", lambda: swarm.deploy("v2"))
+    assert {answer.status for answer in answers} == {200}
+    assert swarm.get().json() == {"code": "v2", "pinned": "2.0"}
+    answers = answers_while(url, HOST, "/version", lambda: swarm.run("rollback", "versioned"))
+    assert {answer.status for answer in answers} == {200}
+    assert swarm.get().json() == {"code": "v1", "pinned": "1.0"}
+
+
+def test_undeploy_removes_the_runner_services(swarm: SwarmTestPlatform, docker_client: Any) -> None:
+    swarm.run("undeploy", "versioned")
+    eventually(lambda: not runner_services(docker_client), "the Runner services removed")
+    assert swarm.get().status_code == 404
+
+
+def test_down_removes_every_service(swarm: SwarmTestPlatform, docker_client: Any) -> None:
+    swarm.run("down")
+    assert docker_client.services.list() == []
+    assert docker_client.containers.list(filters={"label": "funcatron.platform"}) == []
+    # services name their image by ID: Swarm tried no registry pull for any task
+    log = (REPO / "build" / "docker-test" / "dockerd.log").read_text(errors="replace")
+    assert "pulling image failed" not in log
