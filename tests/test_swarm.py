@@ -77,8 +77,16 @@ def test_a_deployed_bundle_serves_through_the_containers(
     sha = swarm.deploy("v1")
     assert swarm.get().json() == {"code": "v1", "pinned": "1.0"}
     (service,) = runner_services(docker_client)
-    labels = service.attrs["Spec"]["Labels"]
+    spec = service.attrs["Spec"]
+    labels = spec["Labels"]
     assert labels["funcatron.sha"] == sha and labels["funcatron.func"] == "versioned"
+    assert labels["funcatron.version"] == sha[:12]
+    task = spec["TaskTemplate"]
+    assert task["ContainerSpec"]["Image"].startswith("sha256:")  # by ID: no registry pull
+    assert task["ContainerSpec"]["Healthcheck"]["Test"][:2] == ["CMD", "test"]
+    assert task["ContainerSpec"]["StopGracePeriod"] >= 10 * 10**9  # the Runner's drain
+    assert spec["UpdateConfig"]["Parallelism"] == 1  # an update replaces one task at a time
+    assert task["RestartPolicy"]["Condition"] == "any"
 
 
 def test_scale_to_three_and_back_to_one_draining_what_they_hold(
