@@ -184,6 +184,12 @@ def _build(client: Any, context: Path, dockerfile: str, tag: str, base: str, say
         raise ServiceStartError(f"building {tag} failed: {err}\n{log[-2000:]}") from err
 
 
+def _front_tag(platform: str) -> str:
+    """The front's image is the platform's plus its Dockerfile: its tag follows."""
+    digest = _digest(platform, (DOCKERFILES / "front.Dockerfile").read_text())
+    return f"{FRONT_REPOSITORY}:{__version__}-{digest[:12]}"
+
+
 def build_images(
     client: Any, *, base_image: str | None = None, mirror: str = DEBIAN_MIRROR, say: Say = print
 ) -> Images:
@@ -208,8 +214,7 @@ def build_images(
             say(f"{platform} (kept)")
         else:
             _build(client, context, "platform.Dockerfile", platform, base, say)
-        front_digest = _digest(platform, (DOCKERFILES / "front.Dockerfile").read_text())
-        front = f"{FRONT_REPOSITORY}:{__version__}-{front_digest[:12]}"
+        front = _front_tag(platform)
         if _exists(client, front):
             say(f"{front} (kept)")
         else:
@@ -229,7 +234,7 @@ def latest_images(client: Any) -> Images | None:
     if not built:
         return None
     platform = max(built)[1]
-    front = f"{FRONT_REPOSITORY}:{__version__}-{_digest(platform, (DOCKERFILES / 'front.Dockerfile').read_text())[:12]}"
+    front = _front_tag(platform)
     if not _exists(client, front):
         return None
     return Images(base="", platform=platform, front=front)

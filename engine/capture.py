@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from funcatron_wf.engine.blobs import BlobStore, MissingBlobStore, body_bytes
 from funcatron_wf.engine.cases import Case, case_of
 from funcatron_wf.engine.errors import FuncatronError
-from funcatron_wf.engine.request_history import request_story
+from funcatron_wf.engine.request_history import fetch_story
 from funcatron_wf.engine.request_listing import list_requests, visibility_query
 
 
@@ -38,13 +37,7 @@ def share_of(text: str) -> float:
 
 async def request_case(client: Client, request_id: str, blobs: BlobStore | None) -> Case:
     """One finished request as a case, from its workflow's history."""
-    try:
-        history = await client.get_workflow_handle(request_id).fetch_history()
-    except RPCError as err:
-        raise FuncatronError(
-            f"no request {request_id} in namespace {client.namespace} ({err})"
-        ) from err
-    story = request_story(history, client.data_converter.payload_converter)
+    story = await fetch_story(client, request_id)
     if story.request is None or story.response is None:
         raise FuncatronError(f"request {request_id} has not finished: no response to compare with")
     request, response = story.request, story.response

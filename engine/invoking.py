@@ -9,13 +9,13 @@ from funcatron_wf.engine.contracts import Body, RequestEnvelope, ResponseEnvelop
 from funcatron_wf.engine.settings import Settings
 from funcatron_wf.engine.starting import start_request
 from funcatron_wf.engine.temporal_client import connect_with
-from funcatron_wf.engine.tracing import request_attributes, request_span
+from funcatron_wf.engine.tracing import request_span
 
 
 async def invoke_request(settings: Settings, request: RequestEnvelope) -> ResponseEnvelope:
     """Start the request (it routes itself) and wait for its final response."""
     client = await connect_with(settings)
-    with request_span("invoke", request.request_id, None, request_attributes(request)):
+    with request_span("invoke", request):
         started = await start_request(client, request)
         return await started.response()
 

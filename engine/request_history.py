@@ -11,8 +11,9 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import PayloadConverter
+from temporalio.service import RPCError
 
 from funcatron_wf.engine.contracts import (
     ROUTED_REQUEST_WORKFLOW_TYPE,
@@ -21,6 +22,7 @@ from funcatron_wf.engine.contracts import (
     RouteDecision,
     RoutedRequest,
 )
+from funcatron_wf.engine.errors import FuncatronError
 
 
 @dataclass
@@ -55,6 +57,18 @@ class RequestStory:
 
 def _time(event: HistoryEvent) -> datetime.datetime:
     return event.event_time.ToDatetime(datetime.UTC)
+
+
+async def fetch_story(client: Client, request_id: str) -> RequestStory:
+    """The story of request ``request_id`` from the client's namespace; a
+    FuncatronError naming it when there is no such request."""
+    try:
+        history = await client.get_workflow_handle(request_id).fetch_history()
+    except RPCError as err:
+        raise FuncatronError(
+            f"no request {request_id} in namespace {client.namespace} ({err})"
+        ) from err
+    return request_story(history, client.data_converter.payload_converter)
 
 
 def request_story(history: WorkflowHistory, converter: PayloadConverter) -> RequestStory:

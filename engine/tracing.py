@@ -8,7 +8,7 @@ and its activities into the Func.
   gets the same from ``request_span``.
 - Temporal's ``TracingInterceptor`` (temporalio.contrib.opentelemetry)
   carries the context through workflow and activity headers.
-- The Runner wraps each Func call in a span (``span``).
+- The Runner wraps each Func call in a span (``func_span``).
 
 Off unless configured by the standard variables: ``OTEL_TRACES_EXPORTER``
 (otlp or console) or an OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``,
@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from funcatron_wf.engine.contracts import RequestEnvelope
+from funcatron_wf.engine.contracts import FuncCall, RequestEnvelope
 from funcatron_wf.engine.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -151,31 +151,21 @@ def traceparent_of(request_id: str) -> str:
     return f"00-{request_id}-{request_id[16:]}-{TRACE_FLAGS_SAMPLED}"
 
 
-def request_attributes(request: RequestEnvelope) -> dict[str, Any]:
-    """A request's span attributes (OpenTelemetry's HTTP names where they fit)."""
-    return {
-        "http.request.method": request.method,
-        "server.address": request.host,
-        "url.path": request.path,
-        "funcatron.source": request.source,
-    }
-
-
 @contextlib.contextmanager
-def request_span(
-    name: str, request_id: str, traceparent: str | None, attributes: dict[str, Any]
-) -> Iterator[str | None]:
+def request_span(name: str, request: RequestEnvelope) -> Iterator[str | None]:
     """A source's span for one request, current inside: the root of the
-    request's trace (trace id = request id), or a child of ``traceparent``
-    when one came from a real parent span (the nginx front's own, made from
-    the request id, stands for no exported span). Yields the span's own
-    traceparent, for an envelope handed on (None: tracing is off)."""
+    request's trace (trace id = request id), or a child of the request's
+    ``traceparent`` when one came from a real parent span (the nginx front's
+    own, made from the request id, stands for no exported span). Yields the
+    span's own traceparent, for an envelope handed on (None: tracing is off,
+    and nothing is computed)."""
     if not tracing_on():
         yield None
         return
     from opentelemetry import context, trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    request_id, traceparent = request.request_id, request.traceparent
     propagator = TraceContextTextMapPropagator()
     if traceparent is None or traceparent == traceparent_of(request_id):
         parent = context.Context()  # no parent: this span is the trace's root
@@ -188,7 +178,14 @@ def request_span(
         with trace.get_tracer("funcatron_wf").start_as_current_span(
             name,
             kind=trace.SpanKind.SERVER,
-            attributes={"funcatron.request_id": request_id, **attributes},
+            # OpenTelemetry's HTTP names where they fit
+            attributes={
+                "funcatron.request_id": request_id,
+                "http.request.method": request.method,
+                "server.address": request.host,
+                "url.path": request.path,
+                "funcatron.source": request.source,
+            },
         ):
             _trace_id_of_next_root.reset(wanted)  # only this span's trace is the request's
             still_wanted = False
@@ -202,13 +199,21 @@ def request_span(
 
 
 @contextlib.contextmanager
-def span(name: str, attributes: dict[str, Any]) -> Iterator[Any]:
-    """A child span of the current one (a Func's call in the Runner); yields
-    the span (to add attributes), or None when tracing is off."""
+def func_span(call: FuncCall) -> Iterator[Any]:
+    """A Func call's span in the Runner, a child of the activity's; yields
+    the span (to add its status), or None when tracing is off."""
     if not tracing_on():
         yield None
         return
     from opentelemetry import trace
 
+    attributes: dict[str, str | int] = {
+        "funcatron.request_id": call.request.request_id,
+        "funcatron.func": call.func.name,
+        "funcatron.sha": call.func.sha,
+        "funcatron.operation": call.func.operation,
+        "funcatron.attempt": call.request.attempt,
+    }
+    name = f"func {call.func.name}:{call.func.operation}"
     with trace.get_tracer("funcatron_wf").start_as_current_span(name, attributes=attributes) as one:
         yield one

@@ -20,7 +20,6 @@ from funcatron_wf.cli_common import (
     temporal_options,
 )
 from funcatron_wf.engine.contracts import Body, is_request_id
-from funcatron_wf.engine.errors import FuncatronError
 
 
 def _body_text(body: Body | None, limit: int = 2000) -> str:
@@ -55,23 +54,14 @@ def _ui_url(state_dir: Path | None, namespace: str, request_id: str) -> str | No
 def show(request_id: str, as_json: bool, **flags: Any) -> None:
     """Show one request: what arrived, where it was routed, each step with its
     times and attempts, and the response (from its workflow's history)."""
-    from temporalio.service import RPCError
-
-    from funcatron_wf.engine.request_history import request_story
+    from funcatron_wf.engine.request_history import fetch_story
 
     if not is_request_id(request_id[:32]):
         raise click.BadParameter("a request id is 32 lowercase hex digits", param_hint="REQUEST_ID")
     settings = inspect_settings_of(flags)
 
     async def go() -> Any:
-        client = await client_of(settings)
-        try:
-            history = await client.get_workflow_handle(request_id).fetch_history()
-        except RPCError as err:
-            raise FuncatronError(
-                f"no request {request_id} in namespace {settings.namespace} ({err})"
-            ) from err
-        return request_story(history, client.data_converter.payload_converter)
+        return await fetch_story(await client_of(settings), request_id)
 
     story = run_command(go())
     if as_json:

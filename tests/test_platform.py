@@ -7,6 +7,7 @@ Tests run in file order."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,9 +114,10 @@ class Platform:
         return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers={"host": HOST}, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    platform = Platform(tmp_path_factory.mktemp("platform"))
+@contextlib.contextmanager
+def platform_up(platform: Platform) -> Iterator[Platform]:
+    """The platform up for the block; `down` after it (SIGKILL to its pid if
+    that fails), its state directory removed."""
     platform.up()
     try:
         yield platform
@@ -126,6 +128,12 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             if done.returncode != 0 and pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)  # the platform we started, by its pid
         shutil.rmtree(platform.state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with platform_up(Platform(tmp_path_factory.mktemp("platform"))) as platform:
+        yield platform
 
 
 def codes(answers: list) -> Counter[str]:

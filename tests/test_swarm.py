@@ -7,8 +7,6 @@ Tests run in file order."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +17,7 @@ import pytest
 
 from tests.client_loop import answers_while
 from tests.conftest import REPO
-from tests.dev_process import pid_alive
-from tests.test_platform import HOST, Platform
+from tests.test_platform import HOST, Platform, platform_up
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
 
@@ -34,16 +31,8 @@ class SwarmTestPlatform(Platform):
 def swarm(
     docker_client: Any, platform_images: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SwarmTestPlatform]:
-    platform = SwarmTestPlatform(tmp_path_factory.mktemp("swarm"))
-    platform.up()
-    try:
+    with platform_up(SwarmTestPlatform(tmp_path_factory.mktemp("swarm"))) as platform:
         yield platform
-    finally:
-        pid = platform.pid()
-        if pid is not None:
-            done = platform.run("down", check=False)
-            if done.returncode != 0 and pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)  # the platform we started, by its pid
 
 
 def runner_services(client: Any) -> list[Any]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from funcatron_wf.testing import Case
 from tests.conftest import EXAMPLES
 
 
@@ -35,3 +36,22 @@ def test_without_nginx_requests_run_through_temporal(funcatron_serve) -> None:
     missing = hello.post("/v1/greetings", json={})
     assert missing.status_code == 400
     assert "'name' is a required property" in missing.json()["invalid_params"][0]["reason"]
+
+
+def _case(name: str, greeting: str) -> Case:
+    return Case.from_dict({
+        "request_id": "c" * 32,
+        "request": {"method": "GET", "host": "hello.local", "path": f"/v1/greet/{name}"},
+        "response": {"status": 200, "content_type": "application/json",
+                     "body": {"json": {"greeting": greeting}}},
+    })  # fmt: skip
+
+
+def test_captured_cases_replay_with_or_without_nginx(funcatron_serve) -> None:
+    for hello in (
+        funcatron_serve(EXAMPLES / "hello"),
+        funcatron_serve(EXAMPLES / "hello", front=False),
+    ):
+        assert hello.replay(_case("Ada", "Hello, Ada")) == ""
+        changed = hello.replay(_case("Ada", "Hi, Ada"))
+        assert '-  "greeting": "Hi, Ada"' in changed and '+  "greeting": "Hello, Ada"' in changed

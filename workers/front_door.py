@@ -40,7 +40,7 @@ from funcatron_wf.engine.contracts import (
     RouteDecision,
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
-from funcatron_wf.engine.tracing import request_attributes, request_span
+from funcatron_wf.engine.tracing import request_span
 from funcatron_wf.workers.log_context import request_context
 from funcatron_wf.workers.route_cache import RouteCache
 from funcatron_wf.workers.ui_codec import add_codec_routes
@@ -62,9 +62,7 @@ def front_door_app(
 
         with (
             request_context(request.request_id),  # its log lines name it
-            request_span(
-                "front door", request.request_id, request.traceparent, request_attributes(request)
-            ),
+            request_span("front door", request),
         ):
             return await route_and_start(request)
 

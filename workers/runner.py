@@ -43,7 +43,7 @@ from funcatron_wf.engine.contracts import (
 from funcatron_wf.engine.registry_client import registered_func
 from funcatron_wf.engine.spec_store import SpecStore, registered_spec
 from funcatron_wf.engine.specs import replies_json_only
-from funcatron_wf.engine.tracing import span
+from funcatron_wf.engine.tracing import func_span
 from funcatron_wf.engine.validation import OperationValidator, response_violations
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
@@ -195,7 +195,7 @@ def operation_activity(
             every = call.settings.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
             heartbeat = asyncio.create_task(_heartbeat_forever(every))
             try:
-                with span(f"func {func.name}:{operation_id}", _span_attributes(call)) as called:
+                with func_span(call) as called:
                     response = await call_func(
                         host, call, validator=validator, bodies=bodies,
                         text_as_json=json_only.get(operation_id, False),
@@ -207,16 +207,6 @@ def operation_activity(
                 heartbeat.cancel()
 
     return run_operation
-
-
-def _span_attributes(call: FuncCall) -> dict[str, str | int]:
-    return {
-        "funcatron.request_id": call.request.request_id,
-        "funcatron.func": call.func.name,
-        "funcatron.sha": call.func.sha,
-        "funcatron.operation": call.func.operation,
-        "funcatron.attempt": call.request.attempt,
-    }
 
 
 def runner_workers(

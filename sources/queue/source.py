@@ -50,7 +50,7 @@ from funcatron_wf.engine.contracts import (
     ResponseEnvelope,
 )
 from funcatron_wf.engine.starting import StartedRequest, start_request
-from funcatron_wf.engine.tracing import request_attributes, request_span
+from funcatron_wf.engine.tracing import request_span
 from funcatron_wf.sources.front_door_client import FrontDoorClient, Offer
 from funcatron_wf.sources.queue.bindings import BindingNotRegistered, QueueBindings
 from funcatron_wf.sources.queue.messages import UnusableMessage, message_envelope
@@ -168,9 +168,7 @@ class QueueSource:
             await self._requeue(message, str(err))
             return
         envelope.reply = message.reply_to is not None
-        with request_span(
-            "queue message", envelope.request_id, None, request_attributes(envelope)
-        ) as traceparent:
+        with request_span("queue message", envelope) as traceparent:
             envelope.traceparent = traceparent
             await self._start_and_answer(message, channel, dead, envelope)
 
