@@ -48,15 +48,27 @@ def dev(tmp_path_factory: pytest.TempPathFactory, sink: SpanSink) -> Iterator[De
 def spans_of(
     sink: SpanSink, trace_id: str, *names: str, timeout: float = 20.0
 ) -> list[ReceivedSpan]:
-    """The trace's spans once those ``names`` have arrived (each process
-    exports its own, in its own batches)."""
+    """The trace's spans once those ``names`` have arrived and each of them
+    is linked up to the trace's root (each process exports its own, in its
+    own batches, so a span's parent may arrive after the span)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         spans = sink.of_trace(trace_id)
-        if set(names) <= {span.name for span in spans}:
+        arrived = [span for span in spans if span.name in names]
+        if set(names) <= {span.name for span in arrived} and all(
+            reaches_the_root(spans, span) for span in arrived
+        ):
             return spans
         time.sleep(0.1)
     raise AssertionError(f"not all of {names} in trace {trace_id}: {sink.of_trace(trace_id)}")
+
+
+def reaches_the_root(spans: list[ReceivedSpan], leaf: ReceivedSpan) -> bool:
+    by_id = {span.span_id: span for span in spans}
+    span: ReceivedSpan | None = leaf
+    while span is not None and span.parent_id:
+        span = by_id.get(span.parent_id)
+    return span is not None
 
 
 def ancestry(spans: list[ReceivedSpan], leaf: ReceivedSpan) -> list[str]:
