@@ -7,8 +7,11 @@ the substrate's removal lets them finish what they hold)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import time
+from pathlib import Path
 
 from temporalio.client import Client
 
@@ -36,8 +39,9 @@ class Controller:
             for version in deployment.serving()
         }
 
-    async def reconcile(self) -> None:
-        """One pass; a failure (Temporal out of reach) waits for the next one."""
+    async def reconcile(self) -> bool:
+        """One pass; a failure (Temporal or the substrate out of reach) is
+        logged and waits for the next one. Whether it went through."""
         try:
             desired = await self.desired()
             existing = {(pool.func, pool.sha): pool for pool in await self.substrate.pools()}
@@ -50,5 +54,26 @@ class Controller:
                 if now - self._unwanted_since.setdefault(key, now) >= self.drain_after:
                     await self.substrate.remove(*key)
                     del self._unwanted_since[key]
+            return True
         except Exception:
             logger.exception("the controller could not reconcile the pools; trying again")
+            return False
+
+
+async def run_controller(
+    controller: Controller, *, alive_file: Path | None = None, every: float = 1.0
+) -> None:
+    """`funcatron-wf controller`: a pass every ``every`` seconds until
+    SIGINT/SIGTERM; ``alive_file`` is touched after each pass that went
+    through (a liveness probe checks its age)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    while not stop.is_set():
+        if await controller.reconcile() and alive_file is not None:
+            alive_file.touch()
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass

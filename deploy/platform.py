@@ -104,6 +104,11 @@ async def run_platform(
     running = PlatformInfo.read(state_dir)
     if running is not None:
         raise ConfigError(f"a platform already runs in {state_dir} (pid {running.pid})")
+    if settings.substrate in ("kubernetes", "mesos"):
+        raise ConfigError(
+            f"`up` runs the platform here or on a swarm; on {settings.substrate} the cluster "
+            f"runs it (docs/{settings.substrate}.md) and `funcatron-wf controller` sizes its pools"
+        )
     swarm = None
     if settings.substrate == "swarm":
         if queues:

@@ -201,7 +201,7 @@ class LocalStack:
         )
         return again
 
-    async def wait(self, every_second: Callable[[], Awaitable[None]] | None = None) -> None:
+    async def wait(self, every_second: Callable[[], Awaitable[object]] | None = None) -> None:
         """Until Ctrl-C / SIGTERM. A worker that dies is restarted; any other
         child that dies stops the stack, saying which. ``every_second`` runs
         about once a second meanwhile (the local platform's controller)."""

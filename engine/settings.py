@@ -103,10 +103,31 @@ class Settings(BaseSettings):
         "starts every request itself (dev: one is started)",
     )
 
-    substrate: Literal["local", "swarm"] = Field(
+    substrate: Literal["local", "swarm", "kubernetes", "mesos"] = Field(
         "local",
-        description="where `up` runs the platform: processes on this machine, or Docker "
-        "Swarm services (the engine DOCKER_HOST names)",
+        description="where the Runner pools run: processes on this machine, Docker Swarm "
+        "services (the engine DOCKER_HOST names), Kubernetes Deployments, or Marathon apps "
+        "on Mesos (the last two sized by `funcatron-wf controller` in the cluster)",
+    )
+    kubernetes_namespace: str | None = Field(
+        None,
+        description="kubernetes: the namespace of the Runner Deployments; default: the "
+        "pod's own, else the kubeconfig context's, else 'default'",
+    )
+    runner_template: str = Field(
+        "funcatron-runner",
+        description="kubernetes: the PodTemplate every Runner Deployment is made from",
+    )
+    keda_max_replicas: int = Field(
+        10, ge=1, description="kubernetes --keda: the most Runners KEDA scales a version to"
+    )
+    marathon_url: str | None = Field(
+        None, description="mesos: Marathon's address (http://HOST:8080)"
+    )
+    marathon_app: Path | None = Field(
+        None,
+        description="mesos: a JSON file with the app definition every Runner app starts "
+        "from (container, resources, volumes); default: deploy/mesos/runner-app.json",
     )
     image: str | None = Field(
         None, description="the platform's image on swarm (default: the newest `images build` made)"

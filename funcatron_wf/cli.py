@@ -16,6 +16,7 @@ import click
 
 from funcatron_wf import __version__
 from funcatron_wf.cli_capture import COMMANDS as CAPTURE_COMMANDS
+from funcatron_wf.cli_cluster import COMMANDS as CLUSTER_COMMANDS
 from funcatron_wf.cli_common import (
     blob_dir_option,
     blob_store_of,
@@ -54,7 +55,13 @@ def main() -> None:
     """funcatron-wf: OpenAPI endpoints served by plain functions, on Temporal."""
 
 
-for command in [*DEPLOY_COMMANDS, *INSPECT_COMMANDS, *CAPTURE_COMMANDS, *CONTAINER_COMMANDS]:
+for command in [
+    *DEPLOY_COMMANDS,
+    *INSPECT_COMMANDS,
+    *CAPTURE_COMMANDS,
+    *CONTAINER_COMMANDS,
+    *CLUSTER_COMMANDS,
+]:
     main.add_command(command)
 
 

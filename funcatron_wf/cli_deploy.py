@@ -147,10 +147,22 @@ def _store(settings: Settings) -> DirectoryBundleStore:
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     help="Vendor requirements.txt from these wheels only.",
 )
+@click.option(
+    "--substrate",
+    type=click.Choice(["local", "swarm", "kubernetes", "mesos"]),
+    help="Where the platform's Runner pools run (env FUNCATRON_SUBSTRATE); only --keda needs it.",
+)
+@click.option(
+    "--keda",
+    is_flag=True,
+    help="kubernetes: KEDA sizes the new version's Runners from its task queue (a "
+    "ScaledObject, KEDA 2.17+); the Func's replicas are the floor, "
+    "FUNCATRON_KEDA_MAX_REPLICAS the ceiling.",
+)
 @rewrite_option
 @state_dir_option
 @temporal_options
-def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path | None, rewrites: tuple[str, ...], **flags: Any) -> None:  # fmt: skip
+def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path | None, rewrites: tuple[str, ...], keda: bool, **flags: Any) -> None:  # fmt: skip
     """Deploy a Func folder (bundled on the way) or a bundle archive.
 
     Returns once the new version serves: its pool polls, then its routes
@@ -160,14 +172,19 @@ def deploy(source: Path, stage: str | None, canary: float | None, wheels: Path |
 
     flags["spec_rewrite"] = "\n".join(rewrites) if rewrites else None
     settings = platform_settings_of(flags)
+    if keda and settings.substrate != "kubernetes":
+        raise click.UsageError("--keda is for --substrate kubernetes (KEDA sizes Deployments)")
     rules = run_command(_sync(parse_rewrites, settings.spec_rewrite))
 
     async def go() -> Any:
         client = await client_of(settings)
-        return await deploy_source(
+        record = await deploy_source(
             client, _store(settings), source, console,
             rewrites=rules, stage=stage, canary_percent=canary, wheels=wheels,
         )  # fmt: skip
+        if keda:
+            await _scale_with_keda(client, settings, record)
+        return record
 
     record = run_command(go())
     what = f"canary ({canary:g}% of requests)" if canary is not None else "live"
@@ -186,6 +203,29 @@ def promote(name: str, **flags: Any) -> None:
     console.print(f"{name} {deployment.live[:12]} (the canary) is live")
     click.echo(deployment.live)
     exit_without_teardown(0)
+
+
+async def _scale_with_keda(client: Any, settings: Settings, record: Any) -> None:
+    from funcatron_wf.deploy.cluster_substrates import kubernetes_substrate
+    from funcatron_wf.deploy.lifecycle import deployment_of
+    from funcatron_wf.deploy.substrate import Pool
+    from funcatron_wf.engine.registry_client import read_registry_state
+
+    replicas = deployment_of(await read_registry_state(client), record.name).replicas
+    substrate = kubernetes_substrate(settings)
+    try:
+        scaled = await substrate.scale_with_keda(
+            Pool(record.name, record.sha, record.task_queue, replicas),
+            temporal=settings.temporal_address, namespace=settings.namespace,
+            max_replicas=settings.keda_max_replicas,
+        )  # fmt: skip
+    finally:
+        await substrate.close()
+    spec = scaled["spec"]
+    console.print(
+        f"KEDA sizes it: ScaledObject {scaled['metadata']['name']} in {substrate.namespace}, "
+        f"{spec['minReplicaCount']} to {spec['maxReplicaCount']} Runners"
+    )
 
 
 @click.command()
