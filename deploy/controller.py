@@ -48,10 +48,13 @@ class Controller:
             for key, pool in desired.items():
                 self._unwanted_since.pop(key, None)
                 if key not in existing or existing[key].replicas != pool.replicas:
+                    was = existing[key].replicas if key in existing else "none"
+                    logger.info("pool %s %s: %s -> %d Runners", pool.func, pool.sha[:12], was, pool.replicas)  # fmt: skip
                     await self.substrate.apply(pool)
             now = time.monotonic()
             for key in existing.keys() - desired.keys():
                 if now - self._unwanted_since.setdefault(key, now) >= self.drain_after:
+                    logger.info("pool %s %s: no version needs it; removed", key[0], key[1][:12])
                     await self.substrate.remove(*key)
                     del self._unwanted_since[key]
             return True

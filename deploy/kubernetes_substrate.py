@@ -39,6 +39,14 @@ JSON = "application/json"  # said, though the API server takes it for granted
 MERGE_PATCH = "application/merge-patch+json"  # the API server reads a patch by its type
 WATCH_SECONDS = 300  # the API server ends a watch about then; it is opened again
 SYNC_TIMEOUT = 30.0
+DEPLOYMENT_WAIT = 60  # seconds `deploy --keda` waits for the controller's Deployment
+
+
+def new_watch() -> Any:
+    from kubernetes import watch
+
+    module: Any = watch  # untyped
+    return module.Watch()
 
 
 def api_client_and_namespace(settings: Settings) -> tuple[Any, str]:
@@ -90,9 +98,6 @@ class KubernetesSubstrate:
 
     def _keep_watching(self) -> None:
         from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch import Watch
-
-        watch: Any = Watch  # untyped
 
         while not self._closing.is_set():
             try:
@@ -105,7 +110,7 @@ class KubernetesSubstrate:
                         for item in listed.items
                     }
                 self._synced.set()
-                self._watch = watch()
+                self._watch = new_watch()
                 stream = self._watch.stream(
                     self.apps.list_namespaced_deployment, self.namespace,
                     label_selector=RUNNERS_SELECTOR, resource_version=listed.metadata.resource_version,
@@ -244,6 +249,26 @@ class KubernetesSubstrate:
 
     # --- KEDA -----------------------------------------------------------------
 
+    def _await_deployment(self, name: str, timeout: int = DEPLOYMENT_WAIT) -> None:
+        """The controller makes a version's Deployment about a second after
+        the Registry names the version: wait for it, on a watch of that name
+        (a watch opened without a version first shows what exists)."""
+        watch = new_watch()
+        stream = watch.stream(
+            self.apps.list_namespaced_deployment, self.namespace,
+            field_selector=f"metadata.name={name}", timeout_seconds=timeout,
+        )  # fmt: skip
+        for event in stream:
+            if event["type"] in ("ADDED", "MODIFIED") and (
+                event["raw_object"].get("metadata", {}).get("name") == name
+            ):
+                watch.stop()
+                return
+        raise ConfigError(
+            f"no Deployment {name} in namespace {self.namespace!r} after {timeout}s: is "
+            "`funcatron-wf controller` running there with FUNCATRON_SUBSTRATE=kubernetes?"
+        )
+
     async def scale_with_keda(
         self, pool: Pool, *, temporal: str, namespace: str, max_replicas: int
     ) -> dict[str, Any]:
@@ -255,19 +280,12 @@ class KubernetesSubstrate:
             from kubernetes.client.exceptions import ApiException
 
             name = deployment_name(pool.func, pool.sha)
-            try:
-                marked = self.apps.patch_namespaced_deployment(
-                    name, self.namespace,
-                    {"metadata": {"annotations": {SCALED_BY: "keda", REPLICAS: str(pool.replicas)}}},
-                    _content_type=MERGE_PATCH,
-                )  # fmt: skip
-            except ApiException as err:
-                if err.status == 404:
-                    raise ConfigError(
-                        f"no Deployment {name} in namespace {self.namespace!r}: is "
-                        "`funcatron-wf controller` running there with FUNCATRON_SUBSTRATE=kubernetes?"
-                    ) from err
-                raise
+            self._await_deployment(name)
+            marked = self.apps.patch_namespaced_deployment(
+                name, self.namespace,
+                {"metadata": {"annotations": {SCALED_BY: "keda", REPLICAS: str(pool.replicas)}}},
+                _content_type=MERGE_PATCH,
+            )  # fmt: skip
             deployment = self.api.sanitize_for_serialization(marked)
             wanted = scaled_object(
                 deployment, temporal=temporal, namespace=namespace, max_replicas=max_replicas

@@ -15,7 +15,6 @@ from typing import Any
 import kmock
 import kubernetes_validate
 import pytest
-import yaml
 
 from funcatron_wf.deploy.cluster_substrates import kubernetes_substrate
 from funcatron_wf.deploy.kubernetes_objects import deployment_name, runner_deployment
@@ -24,40 +23,22 @@ from funcatron_wf.deploy.substrate import Pool
 from funcatron_wf.deploy.substrate_check import check_substrate
 from funcatron_wf.engine.contracts import func_task_queue
 from funcatron_wf.engine.settings import Settings
-from tests.conftest import REPO
+from tests.fake_kubernetes import NAMESPACE, TOKEN, FakeApiServer, runner_template, set_up
 
-NAMESPACE = "funcatron"
-TOKEN = "fake-token"
 SHA = "ab" * 32
 POOL = Pool("hello", SHA, func_task_queue("hello", SHA), 2)
 NAME = deployment_name("hello", SHA)
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
 SCALED_OBJECTS = f"/apis/keda.sh/v1alpha1/namespaces/{NAMESPACE}/scaledobjects"
 VERSIONS = ("1.31.0", "1.37.0")
-
-
-def runner_template() -> dict[str, Any]:
-    return dict(yaml.safe_load((REPO / "deploy/kubernetes/base/runner-template.yaml").read_text()))
+pytestmark = pytest.mark.kmock(cls=FakeApiServer)
 
 
 @pytest.fixture
 def fake_api(
     kmock: kmock.KubernetesEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> kmock.KubernetesEmulator:
-    """The fake API server with the Runners' PodTemplate applied, and a
-    kubeconfig naming it (with a bearer token)."""
-    kmock.resources["apps/v1/deployments"] = {"kind": "Deployment", "namespaced": True}
-    kmock.resources["keda.sh/v1alpha1/scaledobjects"] = {"kind": "ScaledObject", "namespaced": True}
-    kmock.objects["v1/podtemplates", NAMESPACE, "funcatron-runner"] = runner_template()
-    config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": str(kmock.url).rstrip("/")}}],
-        "users": [{"name": "u", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u", "namespace": NAMESPACE}}],
-    }  # fmt: skip
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(set_up(kmock, tmp_path)))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     return kmock
 
@@ -135,7 +116,6 @@ async def test_pools_come_from_a_watch_not_a_list_each_time(
     # another controller replica (or a person) makes a Runner Deployment
     other = Pool("other", "cd" * 32, func_task_queue("other", "cd" * 32), 1)
     made = runner_deployment(runner_template(), other)
-    made["metadata"]["namespace"] = NAMESPACE
     assert (await fake_api.post(DEPLOYMENTS, json=made)).status == 200
 
     async def seen() -> bool:
@@ -171,8 +151,7 @@ async def test_keda_sizes_a_version_from_its_task_queue_on_a_fake_api_server(
     fake_api: kmock.KubernetesEmulator, substrate: KubernetesSubstrate
 ) -> None:
     await substrate.apply(POOL)
-    # the API server gives every object a uid; the fake does not
-    await fake_api.patch(f"{DEPLOYMENTS}/{NAME}", json={"metadata": {"uid": "0f0f-uid"}})
+    uid = fake_api.objects["apps/v1/deployments", NAMESPACE, NAME]["metadata"]["uid"]
 
     scaled = await substrate.scale_with_keda(
         POOL, temporal="temporal-frontend.temporal:7233", namespace="default", max_replicas=10
@@ -185,7 +164,7 @@ async def test_keda_sizes_a_version_from_its_task_queue_on_a_fake_api_server(
         }
     }
     [create] = calls(fake_api, "POST", SCALED_OBJECTS)
-    assert create.data == scaled
+    assert create.data["spec"] == scaled["spec"]  # (the fake adds a uid to what it keeps)
     assert scaled["spec"]["scaleTargetRef"] == {"name": NAME}
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (2, 10)
     [trigger] = scaled["spec"]["triggers"]
@@ -194,7 +173,10 @@ async def test_keda_sizes_a_version_from_its_task_queue_on_a_fake_api_server(
     assert trigger["metadata"]["queueTypes"] == "activity"
     assert trigger["metadata"]["endpoint"] == "temporal-frontend.temporal:7233"
     [owner] = scaled["metadata"]["ownerReferences"]  # removed with the Deployment
-    assert (owner["kind"], owner["name"], owner["uid"]) == ("Deployment", NAME, "0f0f-uid")
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Deployment", NAME, uid)
+    [waited] = [r for r in calls(fake_api, "GET", DEPLOYMENTS) if "fieldSelector" in r.params]
+    assert waited.params["fieldSelector"] == f"metadata.name={NAME}"  # for the controller's
+    assert waited.params["watch"] == "true"
 
     # KEDA scales it to 7: the pool still reports the Func's replicas, so the
     # controller leaves KEDA's size alone

@@ -7,6 +7,8 @@ Tests run in file order."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ import pytest
 
 from tests.client_loop import answers_while
 from tests.conftest import REPO
+from tests.dev_process import FUNCATRON
 from tests.test_platform import HOST, Platform, platform_up
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
@@ -141,3 +144,20 @@ def test_down_removes_every_service(swarm: SwarmTestPlatform, docker_client: Any
     # services name their image by ID: Swarm tried no registry pull for any task
     log = (REPO / "build" / "docker-test" / "dockerd.log").read_text(errors="replace")
     assert "pulling image failed" not in log
+
+
+def test_substrate_check_finds_the_engine_the_swarm_and_the_image(swarm: SwarmTestPlatform) -> None:
+    check = [FUNCATRON, "substrate", "check", "--substrate", "swarm"]
+    done = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "substrate: swarm"
+    assert lines[1].startswith("ok   a Docker engine")
+    assert lines[2] == "ok   a swarm this engine belongs to: active"
+    assert lines[3].startswith("ok   the platform's image: funcatron-wf:")
+    nowhere = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = subprocess.run(
+        check, env=nowhere, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[1].startswith("MISSING a Docker engine (DOCKER_HOST)")
