@@ -289,6 +289,26 @@ class FuncSettings:
     capture: float = 0.0  # the share of its requests captured (`funcatron-wf capture`)
 
 
+DEFAULT_CALL_CONCURRENCY = 64  # calls one Runner takes at once (workers/runner.py)
+
+
+@dataclass(frozen=True)
+class ScalePolicy:
+    """How a Func version's pool is sized, from its spec's
+    ``x-funcatron-scale`` (engine/specs.py): between ``min`` and ``max``
+    Runners, enough that no call waits longer than ``target_backlog_age``
+    seconds, each Runner taking ``concurrency`` calls at once, at most
+    ``rate_limit`` calls a second for the version; a pool shrinks only
+    after ``scale_down_after`` seconds of wanting fewer."""
+
+    min: int = 1
+    max: int = 10
+    target_backlog_age: float = 1.0
+    concurrency: int = DEFAULT_CALL_CONCURRENCY
+    rate_limit: float | None = None
+    scale_down_after: float = 60.0
+
+
 @dataclass
 class FuncTarget:
     """Where an operation runs: the Func version's task queue, and its settings."""
@@ -380,6 +400,7 @@ class RegisteredFunc:
     deployed_at: str = ""  # ISO 8601, UTC
     deployed_by: str = ""  # user@host, or what deployed it
     stage: str = ""  # the stage whose spec rewrites were applied
+    scale: ScalePolicy = field(default_factory=ScalePolicy)  # x-funcatron-scale
 
 
 @dataclass

@@ -17,9 +17,14 @@ from urllib.parse import urlsplit
 import yaml
 from openapi_spec_validator.shortcuts import get_validator_cls
 from openapi_spec_validator.validation.exceptions import ValidatorDetectError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from funcatron_wf.engine.contracts import DEFAULT_OPERATION_TIMEOUT, OperationPolicy, Route
+from funcatron_wf.engine.contracts import (
+    DEFAULT_OPERATION_TIMEOUT,
+    OperationPolicy,
+    Route,
+    ScalePolicy,
+)
 from funcatron_wf.engine.errors import SpecError
 from funcatron_wf.engine.spec_conversion import swagger2_to_openapi3
 from funcatron_wf.engine.spec_rewriting import SETTING as REWRITE_SETTING
@@ -72,6 +77,76 @@ def operation_extensions(
     if extensions.retry is not True and extensions.retry is not False and extensions.retry < 1:
         raise SpecError(source, f"{where}: x-funcatron-retry must be true, false or a count >= 1")
     return extensions
+
+
+SCALE = "x-funcatron-scale"
+
+
+class _ScaleExtension(BaseModel):
+    """``x-funcatron-scale``: ages and windows in seconds; unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min: int = Field(ScalePolicy.min, ge=0)
+    max: int = Field(ScalePolicy.max, ge=1)
+    target_backlog_age: float = Field(ScalePolicy.target_backlog_age, gt=0)
+    concurrency: int = Field(ScalePolicy.concurrency, ge=1)
+    rate_limit: float | None = Field(ScalePolicy.rate_limit, gt=0)
+    scale_down_after: float = Field(ScalePolicy.scale_down_after, ge=0)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> _ScaleExtension:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+def scale_policy(openapi: dict[str, Any], *, source: str) -> ScalePolicy:
+    """The version's pool policy: ``x-funcatron-scale`` at the spec's root,
+    and on operations (their keys over the root's; two operations giving
+    one key different values is refused)."""
+    declared: dict[str, tuple[Any, str]] = {}  # key -> (value, where)
+    places: list[tuple[str, Any]] = [("the spec's root", openapi.get(SCALE))]
+    for template, path_item in (openapi.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            operation = path_item.get(method) if isinstance(path_item, dict) else None
+            if isinstance(operation, dict) and SCALE in operation:
+                places.append((f"{method.upper()} {template}", operation[SCALE]))
+    for where, value in places:
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise SpecError(source, f"{where}: {SCALE} must be a mapping of "
+                            f"{', '.join(_ScaleExtension.model_fields)}")  # fmt: skip
+        try:
+            _ScaleExtension.model_validate(value)
+        except ValidationError as err:
+            raise SpecError(source, f"{where}: {SCALE}: {_problems(err)}") from err
+        for key, setting in value.items():
+            earlier = declared.get(key)
+            if earlier is not None and earlier[1] != "the spec's root" and earlier[0] != setting:
+                raise SpecError(
+                    source, f"{SCALE} {key} is {earlier[0]!r} on {earlier[1]} and {setting!r} on "
+                    f"{where}: one pool serves the version, so give it once (at the root)",
+                )  # fmt: skip
+            declared[key] = (setting, where)
+    merged = {key: value for key, (value, _) in declared.items()}
+    try:
+        extension = _ScaleExtension.model_validate(merged)
+    except ValidationError as err:
+        raise SpecError(source, f"{SCALE}: {_problems(err)}") from err
+    return ScalePolicy(**extension.model_dump())
+
+
+def _problems(err: ValidationError) -> str:
+    return "; ".join(
+        (
+            f"{e['loc'][0]}: {e['msg']}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")
+        ).replace("Extra inputs are not permitted", "unknown key")
+        for e in err.errors()
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +216,9 @@ class Spec:
                     f"{route.operation_id}; a queue feeds one operation",
                 )
         return routes
+
+    def scale_policy(self) -> ScalePolicy:
+        return scale_policy(self.openapi, source=str(self.path))
 
     def _routing_keys(self) -> list[tuple[str, str]]:
         keys = []

@@ -26,6 +26,7 @@ from funcatron_wf.engine.contracts import (
     FuncSettings,
     RegisteredFunc,
     Route,
+    ScalePolicy,
     func_task_queue,
 )
 from funcatron_wf.engine.errors import ChainError, FuncFolderError
@@ -75,6 +76,7 @@ class FuncFolder:
     sha: str
     spec: Spec
     routes: tuple[Route, ...]
+    scale: ScalePolicy = ScalePolicy()
     chain_files: tuple[ChainFile, ...] = ()
     chains: tuple[ChainPlan, ...] = ()
 
@@ -102,6 +104,7 @@ class FuncFolder:
             sha=sha,
             spec=spec,
             routes=tuple(spec.routes(default_module=module)),
+            scale=spec.scale_policy(),
             chain_files=tuple(load_chain_file(file) for file in chain_files(path)),
         )
         return loaded.with_chains_compiled({loaded.name: loaded.operations()})
@@ -138,6 +141,7 @@ class FuncFolder:
             settings=settings or FuncSettings(),
             openapi=self.spec.openapi,
             chains=list(self.chains),
+            scale=self.scale,
         )
 
     def resolve_operations(self) -> dict[str, Callable[..., Any]]:

@@ -1,0 +1,45 @@
+"""A task queue's backlog as Temporal reports it (DescribeTaskQueue with
+stats): what the autoscaler sizes a pool from. Temporal computes these
+from the queue's own bookkeeping; they are approximate, and the server
+says they "can be relied upon for scaling decisions"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One task queue's activity tasks: waiting (how many, the oldest's
+    age), added and dispatched per second, and the pollers seen lately."""
+
+    count: int
+    age: float  # seconds; 0 when nothing waits
+    add_rate: float
+    dispatch_rate: float
+    pollers: int
+
+
+async def activity_backlog(client: Client, task_queue: str) -> Backlog:
+    reply = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        )
+    )
+    stats = reply.stats
+    age = stats.approximate_backlog_age
+    return Backlog(
+        count=int(stats.approximate_backlog_count),
+        age=age.seconds + age.nanos / 1e9,
+        add_rate=float(stats.tasks_add_rate),
+        dispatch_rate=float(stats.tasks_dispatch_rate),
+        pollers=len(reply.pollers),
+    )
