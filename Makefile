@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
-.PHONY: demo test test-swarm lint deps system-deps bench clean
+.PHONY: demo test test-swarm lint deps system-deps bench bench-autoscale clean
 
 demo: deps
 	$(BIN)/funcatron-wf dev examples/hello examples/petstore examples/shop examples/inventory \
@@ -34,6 +34,11 @@ bench: deps
 	$(BIN)/python bench/reload_latency.py
 	@echo "tracing: the same stack exporting OpenTelemetry traces against it with tracing off"
 	$(BIN)/python bench/code_ab.py . --traced --rounds 6 --seconds 3
+
+# The autoscaler under a burst (bench/autoscale.py): from one Runner and from
+# zero on the local substrate; prints its figures, draws docs/autoscale.png.
+bench-autoscale: deps
+	$(BIN)/python bench/autoscale.py
 
 # Style, then types (mypy, strict on engine/) and which part imports which.
 lint: deps

@@ -201,11 +201,7 @@ class KubernetesSubstrate:
     def _resize(self, name: str, replicas: int, known: dict[str, Any] | None) -> dict[str, Any]:
         annotations = (known or {}).get("metadata", {}).get("annotations") or {}
         if annotations.get(SCALED_BY) == "keda":
-            # KEDA sizes it: the Func's replicas become KEDA's floor
-            self.custom.patch_namespaced_custom_object(
-                *KEDA_API[:2], self.namespace, KEDA_API[2], name,
-                {"spec": {"minReplicaCount": replicas}}, _content_type=MERGE_PATCH,
-            )  # fmt: skip
+            # KEDA sizes it, from its ScaledObject: the size asked for is only noted
             patch: dict[str, Any] = {"metadata": {"annotations": {REPLICAS: str(replicas)}}}
         else:
             patch = {"spec": {"replicas": replicas}}

@@ -179,7 +179,7 @@ async def switch_to(
     added_at = time.time() - LONG_POLL
     state = await add_version(client, record)
     try:
-        if deployment_of(state, record.name).replicas == 0:
+        if deployment_of(state, record.name).scale_max == 0:
             raise PoolNotReady(
                 f"{record.name} is scaled to 0 Runners: no pool will poll; "
                 f"`funcatron-wf scale {record.name} 1` first"

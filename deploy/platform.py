@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from funcatron_wf.deploy.autoscaler import autoscaler_for
 from funcatron_wf.deploy.controller import Controller
 from funcatron_wf.deploy.local_substrate import LocalSubstrate
 from funcatron_wf.deploy.processes import pid_alive, require_free_port
@@ -88,7 +89,9 @@ class Platform(LocalStack):
         self.start_tron()
         self.start_front()
         self.start_queue_sources(self.queues)
-        self.controller = Controller(client, LocalSubstrate(self))
+        self.controller = Controller(
+            client, LocalSubstrate(self), autoscaler=autoscaler_for(client, self.settings)
+        )
         await self.controller.reconcile()  # the pools of what was deployed before
 
     async def serve(self) -> None:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from funcatron_wf.deploy.autoscaler import autoscaler_for
 from funcatron_wf.deploy.controller import Controller
 from funcatron_wf.deploy.images import docker_client, latest_images
 from funcatron_wf.deploy.processes import any_free_port, port_accepts
@@ -184,7 +185,10 @@ class SwarmPlatform:
             namespace=settings.namespace, bundle_store=settings.bundle_store,
             blob_dir=settings.blob_dir, env=self._environment(), binds=self._tls_files(),
         )  # fmt: skip
-        self.controller = Controller(client, SwarmSubstrate(self.client, runners))
+        self.controller = Controller(
+            client, SwarmSubstrate(self.client, runners),
+            autoscaler=autoscaler_for(client, settings),
+        )  # fmt: skip
         await self.controller.reconcile()  # the pools of what was deployed before
 
     async def _answering(self, role: str, address: str) -> None:

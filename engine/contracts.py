@@ -29,7 +29,7 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # --- names ------------------------------------------------------------------
@@ -422,6 +422,15 @@ class RegistrySnapshot:
 
 
 @dataclass
+class PoolSize:
+    """The autoscaler's last decision for one version's pool, and why."""
+
+    replicas: int
+    reason: str = ""
+    decided_at: str = ""  # ISO 8601, UTC
+
+
+@dataclass
 class Deployment:
     """One Func in the Registry: every version deployed (oldest first), the
     live one, an optional canary, and how many Runners each serving version
@@ -434,9 +443,29 @@ class Deployment:
     canary: str | None = None  # SHA
     canary_percent: float = 0.0
     pending: str | None = None  # SHA
-    replicas: int = 1
+    replicas: int = 1  # a new pool's size, before the autoscaler decides one
     log_level: str | None = None  # `funcatron-wf log-level`: travels with each request
     capture: float = 0.0  # `funcatron-wf capture`: the share of requests captured
+    # `funcatron-wf scale`: bounds over the spec's x-funcatron-scale (N pins both)
+    scale_min: int | None = None
+    scale_max: int | None = None
+    sizes: dict[str, PoolSize] = field(default_factory=dict)  # SHA -> the autoscaler's
+
+    def policy(self, version: RegisteredFunc) -> ScalePolicy:
+        """The version's x-funcatron-scale, within the bounds `scale` set."""
+        low = version.scale.min if self.scale_min is None else self.scale_min
+        high = version.scale.max if self.scale_max is None else self.scale_max
+        return replace(version.scale, min=min(low, high), max=max(high, 0))
+
+    def pool_size(self, version: RegisteredFunc) -> int:
+        """How many Runners the version's pool has now: the autoscaler's
+        decision (a new pool: ``replicas``) within the bounds; a pending
+        version gets one at least, so the deploy that waits for it goes on."""
+        policy = self.policy(version)
+        decided = self.sizes.get(version.sha)
+        size = decided.replicas if decided is not None else self.replicas
+        size = min(max(size, policy.min), policy.max)
+        return max(size, 1) if version.sha == self.pending else size
 
     def version(self, sha: str | None) -> RegisteredFunc | None:
         return next((v for v in self.versions if sha is not None and v.sha == sha), None)
@@ -462,7 +491,10 @@ class FuncChange:
     name: str
     sha: str | None = None  # activate: the version; rollback: the one to go back to
     canary_percent: float | None = None  # activate as a canary taking this share
-    replicas: int | None = None  # scale
+    replicas: int | None = None  # scale (pins the size), set_pool_size
+    scale_min: int | None = None  # scale --min
+    scale_max: int | None = None  # scale --max
+    reason: str = ""  # set_pool_size: the autoscaler's inputs
     log_level: str | None = None  # set_log_level ("" clears it)
     capture: float | None = None  # set_capture: 0 (off) to 1 (all)
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         Canary,
         Deployment,
         FuncChange,
+        PoolSize,
         RegisteredFunc,
         RegistrySnapshot,
         RegistryState,
@@ -182,8 +183,29 @@ class RegistryWorkflow:
 
     @workflow.update
     def scale(self, change: FuncChange) -> RegistryState:
-        self._deployments[change.name].replicas = change.replicas or 0
+        """A size pinned (``replicas``: the autoscaler keeps it there), or
+        bounds over the spec's (``scale_min``/``scale_max``; None: the spec's)."""
+        deployment = self._deployments[change.name]
+        if change.replicas is not None:
+            deployment.replicas = change.replicas
+            deployment.scale_min = deployment.scale_max = change.replicas
+            deployment.sizes.clear()
+        else:
+            deployment.scale_min, deployment.scale_max = change.scale_min, change.scale_max
         return self._changed()
+
+    @workflow.update
+    def set_pool_size(self, change: FuncChange) -> RegistryState:
+        """The autoscaler's decision for one version's pool (routes are as
+        they were: the Trons need not read again)."""
+        deployment = self._deployments[change.name]
+        shas = {version.sha for version in deployment.serving()}
+        deployment.sizes = {sha: size for sha, size in deployment.sizes.items() if sha in shas}
+        assert change.sha is not None and change.replicas is not None  # the validator's
+        deployment.sizes[change.sha] = PoolSize(
+            change.replicas, change.reason, workflow.now().isoformat(timespec="seconds")
+        )
+        return self.state()
 
     # --- validators: a refused change never reaches history ----------------------
 
@@ -252,6 +274,21 @@ class RegistryWorkflow:
     @scale.validator
     def _check_scale(self, change: FuncChange) -> None:
         self._deployment(change)
+        if change.replicas is not None:
+            if change.replicas < 0:
+                raise ValueError("replicas must be 0 or more")
+            return
+        low, high = change.scale_min, change.scale_max
+        if low is not None and low < 0 or high is not None and high < 1:
+            raise ValueError("--min must be 0 or more, --max 1 or more")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"--min {low} is above --max {high}")
+
+    @set_pool_size.validator
+    def _check_pool_size(self, change: FuncChange) -> None:
+        deployment = self._deployment(change)
+        if change.sha not in {version.sha for version in deployment.serving()}:
+            raise ValueError(f"version {change.sha!r} of {change.name!r} serves no more")
         if change.replicas is None or change.replicas < 0:
             raise ValueError("replicas must be 0 or more")
 

@@ -60,13 +60,15 @@ async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
 
 
 async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
-    """``what``: activate, promote, rollback, undeploy, scale, drop_pending, set_log_level or set_capture."""
+    """``what``: activate, promote, rollback, undeploy, scale, set_pool_size,
+    drop_pending, set_log_level or set_capture."""
     update = {
         "activate": RegistryWorkflow.activate,
         "promote": RegistryWorkflow.promote,
         "rollback": RegistryWorkflow.rollback,
         "undeploy": RegistryWorkflow.undeploy,
         "scale": RegistryWorkflow.scale,
+        "set_pool_size": RegistryWorkflow.set_pool_size,
         "drop_pending": RegistryWorkflow.drop_pending,
         "set_log_level": RegistryWorkflow.set_log_level,
         "set_capture": RegistryWorkflow.set_capture,

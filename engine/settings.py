@@ -109,6 +109,11 @@ class Settings(BaseSettings):
         "services (the engine DOCKER_HOST names), Kubernetes Deployments, or Marathon apps "
         "on Mesos (the last two sized by `funcatron-wf controller` in the cluster)",
     )
+    autoscale: bool = Field(
+        True,
+        description="size each Func version's pool from its task queue's backlog, within "
+        "its x-funcatron-scale (`up` and `controller`); off: each pool keeps its Func's replicas",
+    )
     kubernetes_namespace: str | None = Field(
         None,
         description="kubernetes: the namespace of the Runner Deployments; default: the "

@@ -1,5 +1,6 @@
-"""The commands for a platform on a cluster: `controller` (sizes the
-Runner pools on Kubernetes or Mesos) and `substrate check`."""
+"""The commands for a platform on a cluster: `controller` (makes the
+Runner pools on Kubernetes or Mesos), `autoscaler` (sizes them) and
+`substrate check`."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def controller(alive_file: Path | None, **flags: Any) -> None:
     made to match the Registry about once a second, until SIGTERM. On
     Kubernetes it runs as the funcatron-controller Deployment
     (deploy/kubernetes); `up` runs its own on this machine or a swarm."""
+    from funcatron_wf.deploy.autoscaler import autoscaler_for
     from funcatron_wf.deploy.cluster_substrates import cluster_substrate
-    from funcatron_wf.deploy.controller import Controller, run_controller
+    from funcatron_wf.deploy.controller import Controller, run_passes
 
     settings = command_settings(**flags)
     configure_logging(logging.INFO, settings.log_format)
@@ -59,9 +61,38 @@ def controller(alive_file: Path | None, **flags: Any) -> None:
         substrate = cluster_substrate(settings)
         try:
             client = await client_of(settings)
-            await run_controller(Controller(client, substrate), alive_file=alive_file)
+            controller = Controller(client, substrate, autoscaler=autoscaler_for(client, settings))
+            await run_passes(controller.reconcile, alive_file=alive_file)
         finally:
             await substrate.close()
+
+    run_command(serve())
+    exit_without_teardown(0)
+
+
+@click.command()
+@click.option(
+    "--alive-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Touched after every pass that reached Temporal (a liveness probe checks its age).",
+)
+@temporal_options
+def autoscaler(alive_file: Path | None, **flags: Any) -> None:
+    """Size every serving Func version's pool from its task queue's backlog
+    and its calls' service time, within its x-funcatron-scale and the bounds
+    `scale` set, until SIGTERM. Each size goes to the Registry with its
+    reasons (`ls` shows them); the controller applies it. `up` and
+    `controller` run one already unless FUNCATRON_AUTOSCALE=false: run this
+    where they do not."""
+    from funcatron_wf.deploy.autoscaler import Autoscaler
+    from funcatron_wf.deploy.controller import run_passes
+
+    settings = command_settings(**flags)
+    configure_logging(logging.INFO, settings.log_format)
+
+    async def serve() -> None:
+        sizer = Autoscaler(await client_of(settings))
+        await run_passes(sizer.tick, alive_file=alive_file)
 
     run_command(serve())
     exit_without_teardown(0)
@@ -88,4 +119,4 @@ def check(**flags: Any) -> None:
     raise SystemExit(0 if all(finding.ok for finding in findings) else 1)
 
 
-COMMANDS = [controller, substrate]
+COMMANDS = [controller, autoscaler, substrate]

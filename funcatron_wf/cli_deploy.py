@@ -211,7 +211,9 @@ async def _scale_with_keda(client: Any, settings: Settings, record: Any) -> None
     from funcatron_wf.deploy.substrate import Pool
     from funcatron_wf.engine.registry_client import read_registry_state
 
-    replicas = deployment_of(await read_registry_state(client), record.name).replicas
+    deployment = deployment_of(await read_registry_state(client), record.name)
+    version = deployment.version(record.sha)
+    replicas = deployment.pool_size(version) if version is not None else deployment.replicas
     substrate = kubernetes_substrate(settings)
     try:
         scaled = await substrate.scale_with_keda(
@@ -261,13 +263,27 @@ def undeploy(name: str, **flags: Any) -> None:
 
 @click.command()
 @click.argument("name")
-@click.argument("replicas", type=click.IntRange(min=0))
+@click.argument("replicas", type=click.IntRange(min=0), required=False)
+@click.option("--min", "scale_min", type=click.IntRange(min=0), help="The fewest Runners the autoscaler leaves a version (0: scale to zero).")  # fmt: skip
+@click.option("--max", "scale_max", type=click.IntRange(min=1), help="The most Runners the autoscaler gives a version.")  # fmt: skip
+@click.option("--auto", is_flag=True, help="Back to the bounds the spec's x-funcatron-scale gives.")
 @state_dir_option
 @temporal_options
-def scale(name: str, replicas: int, **flags: Any) -> None:
-    """Set how many Runners each serving version of a Func gets."""
-    registry_change("scale", name, flags, replicas=replicas)
-    console.print(f"{name}: {replicas} Runner(s) per version")
+def scale(name: str, replicas: int | None, scale_min: int | None, scale_max: int | None, auto: bool, **flags: Any) -> None:  # fmt: skip
+    """Pin how many Runners each serving version of a Func gets (REPLICAS),
+    or bound what the autoscaler may give it (--min, --max; the other bound
+    is the spec's), or hand it back to the spec's bounds (--auto)."""
+    bounds = scale_min is not None or scale_max is not None
+    if [replicas is not None, bounds, auto].count(True) != 1:
+        raise click.UsageError("give REPLICAS, or --min and/or --max, or --auto")
+    if replicas is not None:
+        registry_change("scale", name, flags, replicas=replicas)
+        console.print(f"{name}: {replicas} Runner(s) per version, pinned")
+    else:
+        registry_change("scale", name, flags, scale_min=scale_min, scale_max=scale_max)
+        low = "the spec's min" if scale_min is None else scale_min
+        high = "the spec's max" if scale_max is None else scale_max
+        console.print(f"{name}: the autoscaler gives each version {low} to {high} Runners")
     exit_without_teardown(0)
 
 
@@ -316,12 +332,17 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
     state, sizes = run_command(go())
     if as_json:
         document = asdict(state)
-        for deployment in document["deployments"]:
-            for version in deployment["versions"]:
-                version["runners"] = sizes.get(version["sha"], 0)
+        for deployment, listed in zip(state.deployments, document["deployments"], strict=True):
+            for version, shown in zip(deployment.versions, listed["versions"], strict=True):
+                shown["runners"] = sizes.get(version.sha, 0)  # polling now
+                if version in deployment.serving():
+                    shown["pool_size"] = deployment.pool_size(version)  # what it should have
+                    shown["policy"] = asdict(deployment.policy(version))
         click.echo(json.dumps(document, indent=1))
         exit_without_teardown(0)
-    table = Table("Func", "version", "status", "runners", "routes", "deployed", "by", "stage")
+    table = Table(
+        "Func", "version", "status", "runners", "scaling", "routes", "deployed", "by", "stage"
+    )
     for deployment in state.deployments:
         for version in reversed(deployment.versions):
             status = (
@@ -330,9 +351,11 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
                 else "pending" if version.sha == deployment.pending
                 else "retired"
             )  # fmt: skip
+            serving = version.sha in sizes
             table.add_row(
                 deployment.name, version.sha[:12], status,
-                f"{sizes[version.sha]}/{deployment.replicas}" if version.sha in sizes else "",
+                f"{sizes[version.sha]}/{deployment.pool_size(version)}" if serving else "",
+                scaling_of(deployment, version) if serving else "",
                 str(len(version.routes)), version.deployed_at.replace("T", " ")[:16],
                 version.deployed_by, version.stage,
             )  # fmt: skip
@@ -341,6 +364,14 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
         out = Console(width=160)  # piped: do not squeeze the table into 80 columns
     out.print(table)
     exit_without_teardown(0)
+
+
+def scaling_of(deployment: Any, version: Any) -> str:
+    """The pool's bounds, and the autoscaler's last reason for its size."""
+    policy = deployment.policy(version)
+    decided = deployment.sizes.get(version.sha)
+    bounds = f"{policy.min}..{policy.max}"
+    return f"{bounds}: {decided.reason}" if decided is not None else bounds
 
 
 COMMANDS = [

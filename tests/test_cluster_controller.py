@@ -2,7 +2,7 @@
 runs it: the Registry on a real platform (`funcatron-wf up`, whose own
 Runners serve the requests) and a FAKE Kubernetes API server (kmock's
 emulator; no real one runs here) where the controller keeps one Runner
-Deployment per serving version; `scale` resizes it, `deploy --keda` hands a
+Deployment per serving version; the autoscaler's sizes and `scale` resize it, `deploy --keda` hands a
 version to KEDA, `undeploy` removes them."""
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ async def test_the_controller_keeps_a_deployment_per_version_on_a_fake_api_serve
         assert runner["args"][-2:] == ["--bundle", v1]
         await eventually(alive.exists, "a pass that went through")
 
+        # the autoscaler's size, within the bounds `scale` set, reaches the Deployment
+        await asyncio.to_thread(platform.run, "scale", FUNC, "--min", "2")
+        await eventually(lambda: deployments(kmock)[v1_name]["spec"]["replicas"] == 2, "bounded")
         await asyncio.to_thread(platform.run, "scale", FUNC, "3")
         await eventually(lambda: deployments(kmock)[v1_name]["spec"]["replicas"] == 3, "scaled")
 

@@ -183,12 +183,13 @@ async def test_keda_sizes_a_version_from_its_task_queue_on_a_fake_api_server(
     await fake_api.patch(f"{DEPLOYMENTS}/{NAME}", json={"spec": {"replicas": 7}})
     assert await substrate.pools() == [POOL]
 
-    # `scale hello 4`: the floor moves; the Deployment's replicas stay KEDA's
+    # a size asked for (`scale`, the autoscaler) is only noted: KEDA's stays
     await substrate.apply(Pool(POOL.func, POOL.sha, POOL.task_queue, 4))
-    [floor] = calls(fake_api, "PATCH", f"{SCALED_OBJECTS}/{NAME}")
-    assert floor.headers["Content-Type"] == "application/merge-patch+json"
-    assert floor.data == {"spec": {"minReplicaCount": 4}}
+    *_, noted = calls(fake_api, "PATCH", f"{DEPLOYMENTS}/{NAME}")
+    assert noted.data == {"metadata": {"annotations": {"funcatron.io/replicas": "4"}}}
+    assert not calls(fake_api, "PATCH", f"{SCALED_OBJECTS}/{NAME}")
     assert fake_api.objects["apps/v1/deployments", NAMESPACE, NAME]["spec"]["replicas"] == 7
+    assert await substrate.pools() == [Pool(POOL.func, POOL.sha, POOL.task_queue, 4)]
 
     # deploying the same version again: 409, then its spec is replaced
     await substrate.scale_with_keda(

@@ -53,7 +53,9 @@ from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
-MAX_CONCURRENT_CALLS = 64
+# threads for the Funcs' calls, made as calls need them; each version's
+# pool takes its x-funcatron-scale `concurrency` at once
+MAX_CALL_THREADS = 1024
 HEARTBEATS_PER_TIMEOUT = 5  # a heartbeat every fifth of the Func's heartbeat timeout
 
 
@@ -217,7 +219,9 @@ def runner_workers(
             client,
             task_queue=each.func.task_queue,
             activities=[operation_activity(each, bodies, specs)],
-            max_concurrent_activities=MAX_CONCURRENT_CALLS,
+            max_concurrent_activities=each.func.scale.concurrency,
+            # Temporal's own limit for the task queue, over all its Runners
+            max_task_queue_activities_per_second=each.func.scale.rate_limit,
             graceful_shutdown_timeout=DRAIN_TIMEOUT,
         )
         for each in served
@@ -268,7 +272,7 @@ async def run_runner(
     broken_ok: bool = False,
 ) -> None:
     capture_func_output()
-    with ThreadPoolExecutor(MAX_CONCURRENT_CALLS, thread_name_prefix="func") as executor:
+    with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
         served = await python_funcs(client, sources, executor, broken_ok=broken_ok)
         workers = runner_workers(client, served, bodies, specs)
         await serve_until_signalled(workers, ready_file=ready_file)

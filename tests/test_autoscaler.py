@@ -1,0 +1,164 @@
+"""The autoscaler on the real local platform (`funcatron-wf up`, whose
+controller runs it): a backlog built with a slow Func grows its pool, idle
+it shrinks after the window, nothing is lost or run twice; scaled to zero,
+the next request waits for a Runner and is served; a rate limit holds
+under a burst. Tests run in file order."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import write_func_folder
+from tests.test_platform import Platform, platform_up
+
+pytestmark = pytest.mark.timeout(300)
+HOST = "elastic.local"
+SPEC = f"""openapi: 3.0.3
+info: {{title: elastic, version: '1'}}
+servers: [{{url: 'http://{HOST}/'}}]
+x-funcatron-scale: {{min: 1, max: 4, target_backlog_age: 0.5, concurrency: 2, scale_down_after: 6}}
+paths:
+  /work:
+    get:
+      operationId: elastic_ops.work
+      parameters: [{{name: n, in: query, required: true, schema: {{type: integer}}}}]
+      responses: {{'200': {{description: after a second}}}}
+  /quick:
+    get:
+      operationId: elastic_ops.quick
+      x-funcatron-scale: {{rate_limit: 5}}
+      responses: {{'200': {{description: at once}}}}
+"""
+CODE = """import os
+import threading
+import time
+
+
+def work(n):
+    time.sleep(1)
+    with open(os.environ["ELASTIC_CALLS"], "a") as calls:
+        calls.write(f"{n}\\n")
+    return {"pid": os.getpid()}
+
+
+def quick():
+    return {"pid": os.getpid()}
+"""
+
+
+class ElasticPlatform(Platform):
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.elastic = write_func_folder(root / "elastic", SPEC, {"elastic_ops.py": CODE})
+        self.calls = root / "calls.txt"
+
+    def up(self) -> None:
+        os.environ["ELASTIC_CALLS"] = str(self.calls)  # the Runners `up` starts inherit it
+        try:
+            super().up()
+        finally:
+            del os.environ["ELASTIC_CALLS"]
+
+    def pool(self) -> dict[str, Any]:
+        listed = json.loads(self.run("ls", "--json").stdout)
+        (deployment,) = listed["deployments"]
+        (version,) = [v for v in deployment["versions"] if v["sha"] == deployment["live"]]
+        return {**version, "sizes": deployment["sizes"]}
+
+    def get(self, path: str = "/work?n=0") -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{self.port}{path}", headers={"host": HOST}, timeout=90)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElasticPlatform]:
+    with platform_up(ElasticPlatform(tmp_path_factory.mktemp("autoscaler"))) as platform:
+        platform.run("deploy", str(platform.elastic))
+        yield platform
+
+
+def eventually(check: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (seen := check()):
+        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+    return seen
+
+
+def test_a_backlog_grows_the_pool_then_idle_shrinks_it_losing_nothing(
+    platform: ElasticPlatform,
+) -> None:
+    assert platform.pool()["pool_size"] == 1
+    with ThreadPoolExecutor(24) as burst:
+        replies = burst.map(lambda n: platform.get(f"/work?n={n}"), range(24))
+        grown = eventually(lambda: platform.pool()["pool_size"] > 1, "grown", timeout=30)
+        answers = list(replies)
+    assert [reply.status_code for reply in answers] == [200] * 24
+    assert len({reply.json()["pid"] for reply in answers}) > 1  # served by several Runners
+    # each call ran once: none lost, none retried because a pool changed
+    assert sorted(int(n) for n in platform.calls.read_text().split()) == list(range(24))
+    assert grown
+    shrunk = eventually(lambda: platform.pool()["pool_size"] == 1, "back to min", timeout=60)
+    (decision,) = shrunk and platform.pool()["sizes"].values()
+    # the last decision says its inputs, the calls' service time read from their histories
+    assert decision["replicas"] == 1 and decision["decided_at"]
+    assert "ms a call" in decision["reason"] or decision["reason"] == "idle", decision
+
+
+def test_a_scale_down_under_load_loses_and_retries_nothing(platform: ElasticPlatform) -> None:
+    platform.run("scale", "elastic", "3")
+    # (`ls` counts the Runners seen polling in the last minute)
+    eventually(lambda: platform.pool()["runners"] >= 3, "three Runners polling", timeout=90)
+    numbers = iter(range(1000, 1100))
+    lock = threading.Lock()
+
+    def keep_calling(until: float) -> list[int]:
+        statuses = []
+        while time.monotonic() < until:
+            with lock:
+                n = next(numbers)
+            statuses.append(platform.get(f"/work?n={n}").status_code)
+        return statuses
+
+    until = time.monotonic() + 8
+    with ThreadPoolExecutor(6) as load:
+        callers = [load.submit(keep_calling, until) for _ in range(6)]
+        time.sleep(2)
+        platform.run("scale", "elastic", "1")  # two Runners drain what they hold, then stop
+        statuses = [status for caller in callers for status in caller.result()]
+    assert statuses and set(statuses) == {200}
+    ran = [int(n) for n in platform.calls.read_text().split() if int(n) >= 1000]
+    assert sorted(ran) == list(range(1000, 1000 + len(statuses)))  # each once, none lost
+    assert platform.pool()["pool_size"] == 1
+    platform.run("scale", "elastic", "--auto")
+
+
+def test_scaled_to_zero_the_next_request_waits_for_a_runner(platform: ElasticPlatform) -> None:
+    platform.run("scale", "elastic", "--min", "0")
+    eventually(lambda: platform.pool()["pool_size"] == 0, "scaled to zero", timeout=60)
+    eventually(lambda: platform.pool()["runners"] == 0, "no Runner polling", timeout=90)
+    started = time.monotonic()
+    reply = platform.get("/work?n=100")
+    assert reply.status_code == 200, reply.text
+    assert time.monotonic() - started > 1.0  # a Runner started for it
+    assert platform.pool()["pool_size"] >= 1
+    platform.run("scale", "elastic", "--auto")
+
+
+def test_a_rate_limit_holds_under_a_burst(platform: ElasticPlatform) -> None:
+    started = time.monotonic()
+    with ThreadPoolExecutor(20) as burst:
+        answers = list(burst.map(lambda _: platform.get("/quick"), range(20)))
+    took = time.monotonic() - started
+    assert [reply.status_code for reply in answers] == [200] * 20  # waited, never failed
+    assert took >= 2.5, took  # 20 calls at 5 a second (Temporal's limit allows a first burst)
+    assert platform.pool()["policy"]["rate_limit"] == 5
