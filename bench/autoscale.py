@@ -2,9 +2,11 @@
 whose calls take 200 ms (4 at once per Runner, 1 to 8 Runners, a 0.5 s
 target backlog age, a 10 s scale-down window), N requests at once, first
 from one Runner, then from zero (`scale --min 0`, once it scaled to zero).
-Prints, for each: seconds until the pool's largest size polled, seconds
-until the last answer, p50/p99 latency, requests lost (must be 0); and
-draws backlog, Runners and latency over time into docs/autoscale.png.
+The baseline, in the same go: the same burst with the pool pinned at 8
+Runners before it. Prints, for each: seconds until the pool's largest size
+ran, seconds until the last answer, p50/p99 latency (and each against the
+baseline), requests lost (must be 0); draws backlog, Runners and latency
+over time into docs/autoscale.png.
 
     .venv/bin/python bench/autoscale.py [--requests 200] [--plot docs/autoscale.png]
 """
@@ -56,7 +58,7 @@ class Run:
     answers: list[tuple[float, float, int]] = field(default_factory=list)  # sent, took, status
     samples: list[tuple[float, int, int, int]] = field(
         default_factory=list
-    )  # t, backlog, size, polling
+    )  # t, backlog, size, running
 
 
 def cli(state: Path, *args: str) -> str:
@@ -69,7 +71,7 @@ def cli(state: Path, *args: str) -> str:
 
 
 def sample_forever(temporal: str, run_of: list[Run], stop: threading.Event) -> None:
-    """Backlog, decided size and polling Runners, four times a second."""
+    """Backlog, decided size and running Runners, four times a second."""
 
     async def loop() -> None:
         client = await connect(temporal)
@@ -80,10 +82,24 @@ def sample_forever(temporal: str, run_of: list[Run], stop: threading.Event) -> N
                     backlog = await activity_backlog(client, version.task_queue)
                     run = run_of[0]
                     run.samples.append((time.monotonic() - run.started, backlog.count,
-                                        deployment.pool_size(version), backlog.pollers))  # fmt: skip
+                                        deployment.pool_size(version), runners(version.sha)))  # fmt: skip
             await asyncio.sleep(0.25)
 
     asyncio.run(loop())
+
+
+def runners(sha: str) -> int:
+    """The version's Runner processes on this machine (the local substrate's
+    pool; Temporal's poller list keeps a Runner for a minute after it stops)."""
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"runner" in args and sha.encode() in args:
+            count += 1
+    return count
 
 
 def burst(port: int, run: Run, requests: int) -> None:
@@ -100,17 +116,24 @@ def burst(port: int, run: Run, requests: int) -> None:
         run.answers = list(pool.map(one, range(requests)))
 
 
-def report(run: Run) -> None:
-    latencies = sorted(took for _, took, _ in run.answers)
+def report(run: Run, baseline: Run) -> None:
+    def p50_p99(of: Run) -> tuple[float, float]:
+        latencies = sorted(took for _, took, _ in of.answers)
+        return statistics.median(latencies), latencies[int(0.99 * (len(latencies) - 1))]
+
+    def last(of: Run) -> float:
+        return max(sent + took for sent, took, _ in of.answers)
+
     lost = sum(1 for _, _, status in run.answers if status != 200)
     during = [s for s in run.samples if s[0] >= 0]
     largest = max(size for _, _, size, _ in during)
-    serving = next((t for t, _, _, polling in during if polling >= largest), float("nan"))
-    last = max(sent + took for sent, took, _ in run.answers)
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(f"{run.name}: {len(latencies)} requests; {largest} Runners polling after {serving:.1f} s; "
-          f"last answer after {last:.1f} s; p50 {statistics.median(latencies):.2f} s, "
-          f"p99 {p99:.2f} s; lost {lost}")  # fmt: skip
+    serving = next((t for t, _, _, running in during if running >= largest), float("nan"))
+    p50, p99 = p50_p99(run)
+    base50, base99 = p50_p99(baseline)
+    print(f"{run.name}: {len(run.answers)} requests; {largest} Runners running after "
+          f"{serving:.1f} s; last answer after {last(run):.1f} s ({last(run) / last(baseline):.2f}x); "
+          f"p50 {p50:.2f} s ({p50 / base50:.2f}x), p99 {p99:.2f} s ({p99 / base99:.2f}x); "
+          f"lost {lost}")  # fmt: skip
 
 
 def plot(runs: list[Run], path: Path) -> None:
@@ -128,7 +151,7 @@ def plot(runs: list[Run], path: Path) -> None:
         rows[0][column].set_title(run.name)
         rows[0][column].set_ylabel("backlog (calls)")
         rows[1][column].step(t, [s[2] for s in run.samples], where="post", label="decided")
-        rows[1][column].step(t, [s[3] for s in run.samples], where="post", label="polling")
+        rows[1][column].step(t, [s[3] for s in run.samples], where="post", label="running")
         rows[1][column].set_ylabel("Runners")
         rows[1][column].legend()
         rows[2][column].scatter(
@@ -162,18 +185,27 @@ def main() -> None:
     try:
         cli(state, "deploy", str(folder))
         temporal = json.loads((state / "platform.json").read_text())["temporal"]
-        current = [Run("from one Runner")]
+        # the baseline: the pool pinned at its largest size before the burst
+        cli(state, "scale", "burst", "8")
+        current = [Run("pinned at 8 (baseline)", started=time.monotonic())]
         sampler = threading.Thread(
             target=sample_forever, args=(temporal, current, stop), daemon=True
         )
-        current[0].started = time.monotonic()
         sampler.start()
         runs = [current[0]]
+        wait_for_runners(state, 8)
+        burst(port, current[0], options.requests)
+        time.sleep(5)
+        cli(state, "scale", "burst", "1")
+        wait_for_runners(state, 1)
+        cli(state, "scale", "burst", "--auto")
+        current[0] = Run("from one Runner", started=time.monotonic())
+        runs.append(current[0])
         burst(port, current[0], options.requests)
         time.sleep(20)  # watch it drain and scale down
         cli(state, "scale", "burst", "--min", "0")
         deadline = time.monotonic() + 180
-        while last_size(state) != (0, 0):  # decided 0, and no Runner polls any more
+        while last_size(state) != 0 or runners(last_sha(state)) != 0:
             if time.monotonic() > deadline:
                 raise SystemExit("the pool did not scale to zero within 180 s")
             time.sleep(2)
@@ -186,16 +218,30 @@ def main() -> None:
         cli(state, "down")
     for run in runs:
         run.samples = [s for s in run.samples if s[0] >= -1]
-        report(run)
-    plot(runs, options.plot)
+    for run in runs[1:]:
+        report(run, runs[0])
+    plot(runs[1:], options.plot)
 
 
-def last_size(state: Path) -> tuple[int, int]:
-    """The pool's decided size and its polling Runners, as `ls` says."""
+def last_size(state: Path) -> int:
+    """The pool's decided size, as `ls` says."""
     listed = json.loads(cli(state, "ls", "--json"))
     (deployment,) = listed["deployments"]
     (version,) = [v for v in deployment["versions"] if v["sha"] == deployment["live"]]
-    return version["pool_size"], version["runners"]
+    return int(version["pool_size"])
+
+
+def last_sha(state: Path) -> str:
+    listed = json.loads(cli(state, "ls", "--json"))
+    return str(listed["deployments"][0]["live"])
+
+
+def wait_for_runners(state: Path, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while runners(last_sha(state)) != count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not {count} Runners within 120 s")
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":

@@ -35,28 +35,36 @@ class LocalSubstrate:
         _, names = self._pools.get(key, (pool, []))
         if time.monotonic() - self._failed_at.get(key, float("-inf")) < RETRY_AFTER:
             return  # it failed a moment ago: not again every second
-        while len(names) < pool.replicas:
-            name = f"runner-{pool.func}-{pool.sha[:12]}-{len(names) + 1}"
-            log = self.logs / f"{name}.log"
-            self.stack.expendable.add(name)  # until it polls, its failure is the pool's
-            self.stack.may_give_up.add(name)
-            try:
-                await asyncio.to_thread(
-                    self.stack.start_worker, "runner", "--bundle", pool.sha, name=name, log_path=log
-                )
-            except ServiceStartError as err:
-                for process in self._processes([name]):
-                    self.stack.forget(process)
-                    process.stop()
-                self._failed_at[key] = time.monotonic()
-                self.stack.say(f"pool {pool.func} {pool.sha[:12]}: {err}")
-                break
-            finally:
-                self.stack.expendable.discard(name)
-            names.append(name)
+        # the missing Runners start side by side: a burst should not wait for them one by one
+        wanted = [
+            f"runner-{pool.func}-{pool.sha[:12]}-{number}"
+            for number in range(len(names) + 1, pool.replicas + 1)
+        ]
+        started = await asyncio.gather(*(self._start(name, pool) for name in wanted))
+        names.extend(name for name, ok in zip(wanted, started, strict=True) if ok)
+        if not all(started):
+            self._failed_at[key] = time.monotonic()
         while len(names) > pool.replicas:
             await self._stop(names.pop())
         self._pools[key] = (pool, names)
+
+    async def _start(self, name: str, pool: Pool) -> bool:
+        log = self.logs / f"{name}.log"
+        self.stack.expendable.add(name)  # until it polls, its failure is the pool's
+        self.stack.may_give_up.add(name)
+        try:
+            await asyncio.to_thread(
+                self.stack.start_worker, "runner", "--bundle", pool.sha, name=name, log_path=log
+            )
+            return True
+        except ServiceStartError as err:
+            for process in self._processes([name]):
+                self.stack.forget(process)
+                process.stop()
+            self.stack.say(f"pool {pool.func} {pool.sha[:12]}: {err}")
+            return False
+        finally:
+            self.stack.expendable.discard(name)
 
     async def remove(self, func: str, sha: str) -> None:
         _, names = self._pools.pop((func, sha), (None, []))

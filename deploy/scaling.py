@@ -67,7 +67,9 @@ class Stabilizer:
         if self._since is None:
             self._since = now
         self._recent.append((now, wanted))
-        while self._recent and self._recent[0][0] < now - window:
+        # each recommendation holds until the next one: keep the one in force
+        # when the window starts (passes may be seconds apart while pools start)
+        while len(self._recent) > 1 and self._recent[1][0] <= now - window:
             self._recent.popleft()
         if wanted >= current:
             return wanted

@@ -116,6 +116,19 @@ def test_up_at_once_down_only_after_the_window() -> None:
     assert stabilizer.decide(0.0, 2, 2, window=60) == 2
     assert stabilizer.decide(1.0, 8, 2, window=60) == 8  # up at once
     assert stabilizer.decide(2.0, 1, 8, window=60) == 8  # down: not before a whole window
-    assert stabilizer.decide(61.5, 1, 8, window=60) == 1  # the 8 wanted at t=1 has left the window
-    assert stabilizer.decide(62.0, 3, 1, window=60) == 3
+    # the 8 wanted at t=1 held until t=2: within the window at 61.5, not at 62.5
+    assert stabilizer.decide(61.5, 1, 8, window=60) == 8
+    assert stabilizer.decide(62.5, 1, 8, window=60) == 1
+    assert stabilizer.decide(63.0, 3, 1, window=60) == 3
     assert stabilizer.decide(100.0, 1, 3, window=60) == 3  # 3 wanted within the window
+
+
+def test_a_size_holds_through_a_long_pass() -> None:
+    """One pass may take seconds (pools starting): the size wanted before
+    it holds until a later pass wants another."""
+    stabilizer = Stabilizer()
+    stabilizer.decide(0.0, 1, 1, window=10)
+    assert stabilizer.decide(8.5, 8, 1, window=10) == 8
+    # the next pass comes 10.5 s later: the 8 held all along, so not yet down
+    assert stabilizer.decide(19.0, 2, 8, window=10) == 8
+    assert stabilizer.decide(29.5, 2, 8, window=10) == 2

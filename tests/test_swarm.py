@@ -98,6 +98,18 @@ def test_scale_to_three_and_back_to_one_draining_what_they_hold(
     eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 1, "back to 1 Runner")
 
 
+def test_the_autoscaler_sizes_the_runner_service_within_its_bounds(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    swarm.run("scale", "versioned", "--auto")
+    swarm.run("scale", "versioned", "--min", "2")  # idle: the autoscaler gives it its minimum
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 2, "2 Runners")
+    listed = swarm.run("ls", "--json").stdout
+    assert '"pool_size": 2' in listed
+    swarm.run("scale", "versioned", "1")
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 1, "back to 1 Runner")
+
+
 def test_a_killed_runner_container_loses_no_request(
     swarm: SwarmTestPlatform, docker_client: Any
 ) -> None:
