@@ -44,7 +44,12 @@ class Autoscaler:
                 for version in deployment.serving():
                     serving.add((deployment.name, version.sha))
                     if version.sha != deployment.pending:
-                        await self._size(deployment, version)
+                        try:
+                            await self._size(deployment, version)
+                        except Exception:  # this pool waits for the next pass; the others go on
+                            logger.exception(
+                                "could not size %s %s", deployment.name, version.sha[:12]
+                            )
             for gone in self._stabilizers.keys() - serving:
                 del self._stabilizers[gone]
             return True

@@ -23,6 +23,7 @@ class Backlog:
     add_rate: float
     dispatch_rate: float
     pollers: int
+    rate_limited: bool = False  # calls wait for the queue's rate limit, not for Runners
 
 
 async def activity_backlog(client: Client, task_queue: str) -> Backlog:
@@ -34,6 +35,8 @@ async def activity_backlog(client: Client, task_queue: str) -> Backlog:
             report_stats=True,
         )
     )
+    if not reply.HasField("stats"):
+        raise RuntimeError(f"Temporal reported no statistics for task queue {task_queue}")
     stats = reply.stats
     age = stats.approximate_backlog_age
     return Backlog(
@@ -42,4 +45,5 @@ async def activity_backlog(client: Client, task_queue: str) -> Backlog:
         add_rate=float(stats.tasks_add_rate),
         dispatch_rate=float(stats.tasks_dispatch_rate),
         pollers=len(reply.pollers),
+        rate_limited=bool(stats.rate_limiting_active),
     )

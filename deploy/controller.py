@@ -51,7 +51,8 @@ class Controller:
     async def reconcile(self) -> bool:
         """One pass; a failure (Temporal or the substrate out of reach) is
         logged and waits for the next one. Whether it went through."""
-        sized = await self.autoscaler.tick() if self.autoscaler is not None else True
+        if self.autoscaler is not None:
+            await self.autoscaler.tick()  # its failures are logged; the pools are made anyway
         try:
             desired = await self.desired()
             existing = {(pool.func, pool.sha): pool for pool in await self.substrate.pools()}
@@ -67,7 +68,7 @@ class Controller:
                     logger.info("pool %s %s: no version needs it; removed", key[0], key[1][:12])
                     await self.substrate.remove(*key)
                     del self._unwanted_since[key]
-            return sized
+            return True
         except Exception:
             logger.exception("the controller could not reconcile the pools; trying again")
             return False

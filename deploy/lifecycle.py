@@ -182,7 +182,7 @@ async def switch_to(
         if deployment_of(state, record.name).scale_max == 0:
             raise PoolNotReady(
                 f"{record.name} is scaled to 0 Runners: no pool will poll; "
-                f"`funcatron-wf scale {record.name} 1` first"
+                f"`funcatron-wf scale {record.name} --auto` (or a size) first"
             )
         await wait_for_pool(client, record, console, timeout=timeout, since=added_at)
     except BaseException:

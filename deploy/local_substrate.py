@@ -36,10 +36,8 @@ class LocalSubstrate:
         if time.monotonic() - self._failed_at.get(key, float("-inf")) < RETRY_AFTER:
             return  # it failed a moment ago: not again every second
         # the missing Runners start side by side: a burst should not wait for them one by one
-        wanted = [
-            f"runner-{pool.func}-{pool.sha[:12]}-{number}"
-            for number in range(len(names) + 1, pool.replicas + 1)
-        ]
+        free = (f"runner-{pool.func}-{pool.sha[:12]}-{n}" for n in range(1, 2 * pool.replicas + 2))
+        wanted = [name for name in free if name not in names][: max(0, pool.replicas - len(names))]
         started = await asyncio.gather(*(self._start(name, pool) for name in wanted))
         names.extend(name for name, ok in zip(wanted, started, strict=True) if ok)
         if not all(started):

@@ -40,10 +40,19 @@ def recommend(
     wanted = current
     if service_time:
         per_runner = policy.concurrency / service_time  # calls a second one Runner serves
-        keep_up = backlog.add_rate / per_runner
-        clear = backlog.count / (per_runner * policy.target_backlog_age)
+        arriving = backlog.add_rate
+        if policy.rate_limit is not None:
+            arriving = min(arriving, policy.rate_limit)  # no more than that is dispatched
+        keep_up = arriving / per_runner
+        clear = (
+            0.0
+            if backlog.rate_limited
+            else backlog.count / (per_runner * policy.target_backlog_age)
+        )
         wanted = math.ceil(keep_up + clear)
-    if backlog.age > policy.target_backlog_age:
+    if backlog.rate_limited:
+        seen += ", held by its rate limit"  # more Runners would not take more calls
+    elif backlog.age > policy.target_backlog_age:
         behind = min(2.0, backlog.age / policy.target_backlog_age)
         wanted = max(wanted, current + 1, math.ceil(current * behind))
         seen += f", older than the {policy.target_backlog_age:g}s target"

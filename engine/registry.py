@@ -133,7 +133,9 @@ class RegistryWorkflow:
         if deployment.pending == change.sha:
             deployment.pending = None
         if change.canary_percent is None:
+            outgoing = deployment.live
             deployment.live, deployment.canary = change.sha, None
+            self._take_over(deployment, outgoing)
         else:
             deployment.canary, deployment.canary_percent = change.sha, change.canary_percent
         return self._changed()
@@ -142,18 +144,37 @@ class RegistryWorkflow:
     def promote(self, change: FuncChange) -> RegistryState:
         """The canary becomes the live version."""
         deployment = self._deployments[change.name]
+        outgoing = deployment.live
         deployment.live, deployment.canary = deployment.canary, None
+        self._take_over(deployment, outgoing)
         return self._changed()
 
     @workflow.update
     def rollback(self, change: FuncChange) -> RegistryState:
         """Back to ``sha``, or to the version deployed before the live one."""
         deployment = self._deployments[change.name]
+        outgoing = deployment.live
         deployment.live = change.sha or self._previous(deployment)
         deployment.canary = None
         if deployment.pending == deployment.live:
             deployment.pending = None
+        self._take_over(deployment, outgoing)
         return self._changed()
+
+    @staticmethod
+    def _take_over(deployment: Deployment, outgoing: str | None) -> None:
+        """The new live version starts at the size the autoscaler gave the one
+        it replaces (a deploy under load keeps its Runners); the decisions of
+        versions that serve no more are dropped (a rollback starts afresh)."""
+        incoming = deployment.live
+        decided = deployment.sizes.get(outgoing or "")
+        if decided is not None and incoming is not None and incoming != outgoing:
+            deployment.sizes[incoming] = PoolSize(
+                decided.replicas, f"the size of {(outgoing or '')[:12]}, which it replaced",
+                workflow.now().isoformat(timespec="seconds"),
+            )  # fmt: skip
+        serving = {version.sha for version in deployment.serving()}
+        deployment.sizes = {sha: size for sha, size in deployment.sizes.items() if sha in serving}
 
     @workflow.update
     def drop_pending(self, change: FuncChange) -> RegistryState:

@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     autoscale: bool = Field(
         True,
         description="size each Func version's pool from its task queue's backlog, within "
-        "its x-funcatron-scale (`up` and `controller`); off: each pool keeps its Func's replicas",
+        "its x-funcatron-scale (`up` and `controller`); off: each pool keeps the size last "
+        "decided for it (a new one its Func's replicas)",
     )
     kubernetes_namespace: str | None = Field(
         None,

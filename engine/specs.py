@@ -82,7 +82,7 @@ def operation_extensions(
 SCALE = "x-funcatron-scale"
 
 
-class _ScaleExtension(BaseModel):
+class _ScaleFields(BaseModel):
     """``x-funcatron-scale``: ages and windows in seconds; unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +93,10 @@ class _ScaleExtension(BaseModel):
     concurrency: int = Field(ScalePolicy.concurrency, ge=1)
     rate_limit: float | None = Field(ScalePolicy.rate_limit, gt=0)
     scale_down_after: float = Field(ScalePolicy.scale_down_after, ge=0)
+
+
+class _ScaleExtension(_ScaleFields):
+    """The merged policy: its bounds in order too."""
 
     @model_validator(mode="after")
     def _min_below_max(self) -> _ScaleExtension:
@@ -117,9 +121,9 @@ def scale_policy(openapi: dict[str, Any], *, source: str) -> ScalePolicy:
             continue
         if not isinstance(value, dict):
             raise SpecError(source, f"{where}: {SCALE} must be a mapping of "
-                            f"{', '.join(_ScaleExtension.model_fields)}")  # fmt: skip
+                            f"{', '.join(_ScaleFields.model_fields)}")  # fmt: skip
         try:
-            _ScaleExtension.model_validate(value)
+            _ScaleFields.model_validate(value)
         except ValidationError as err:
             raise SpecError(source, f"{where}: {SCALE}: {_problems(err)}") from err
         for key, setting in value.items():

@@ -58,7 +58,7 @@ def test_the_root_and_operations_make_one_policy(tmp_path: Path) -> None:
     [
         ("root", "{mni: 1}", "the spec's root: x-funcatron-scale: mni: unknown key"),
         ("a", "{concurrency: 0}", "GET /a: x-funcatron-scale: concurrency: Input should be greater than or equal to 1"),
-        ("root", "{min: 5, max: 2}", "the spec's root: x-funcatron-scale: min (5) is above max (2)"),
+        ("root", "{min: 5, max: 2}", "x-funcatron-scale: min (5) is above max (2)"),
         ("root", "3", "the spec's root: x-funcatron-scale must be a mapping of min, max,"),
         ("a", "{rate_limit: fast}", "GET /a: x-funcatron-scale: rate_limit: Input should be a valid number"),
     ],
@@ -70,6 +70,20 @@ def test_a_bad_extension_is_refused_naming_where(
     with pytest.raises(SpecError) as caught:
         load_spec(path).scale_policy()
     assert str(caught.value).startswith(str(path)) and problem in str(caught.value)
+
+
+def test_bounds_split_between_the_root_and_an_operation_are_checked_together(
+    tmp_path: Path,
+) -> None:
+    path = spec_with(tmp_path, root="{max: 20}", a="{min: 12}")
+    assert (load_spec(path).scale_policy().min, load_spec(path).scale_policy().max) == (12, 20)
+
+
+def test_a_rate_limited_queue_does_not_ask_for_more_runners() -> None:
+    limited = ScalePolicy(min=1, max=20, target_backlog_age=1.0, concurrency=10, rate_limit=5)
+    held = Backlog(count=200, age=30.0, add_rate=50, dispatch_rate=5, pollers=1, rate_limited=True)
+    decided = recommend(limited, held, 1, 0.2)
+    assert decided.replicas == 1 and "held by its rate limit" in decided.reason
 
 
 def test_two_operations_disagreeing_on_a_key_are_refused(tmp_path: Path) -> None:
