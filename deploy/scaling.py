@@ -40,22 +40,20 @@ def recommend(
     wanted = current
     if service_time:
         per_runner = policy.concurrency / service_time  # calls a second one Runner serves
-        arriving = backlog.add_rate
-        if policy.rate_limit is not None:
-            arriving = min(arriving, policy.rate_limit)  # no more than that is dispatched
-        keep_up = arriving / per_runner
-        clear = (
-            0.0
-            if backlog.rate_limited
-            else backlog.count / (per_runner * policy.target_backlog_age)
-        )
+        keep_up = backlog.add_rate / per_runner
+        clear = backlog.count / (per_runner * policy.target_backlog_age)
         wanted = math.ceil(keep_up + clear)
-    if backlog.rate_limited:
-        seen += ", held by its rate limit"  # more Runners would not take more calls
-    elif backlog.age > policy.target_backlog_age:
+    if backlog.age > policy.target_backlog_age:
         behind = min(2.0, backlog.age / policy.target_backlog_age)
         wanted = max(wanted, current + 1, math.ceil(current * behind))
         seen += f", older than the {policy.target_backlog_age:g}s target"
+    if policy.rate_limit is not None and service_time:
+        # Temporal dispatches no more than the limit: Runners past what
+        # serves it would wait too
+        enough = max(1, math.ceil(policy.rate_limit * service_time / policy.concurrency))
+        if wanted > enough:
+            wanted = enough
+            seen += ", held by its rate limit" if backlog.rate_limited else ", its rate limit"
     if backlog.count > 0 or backlog.add_rate > 0:
         wanted = max(wanted, 1)  # calls wait: at least one Runner, even from zero
     bounded = min(max(wanted, policy.min), policy.max)
