@@ -12,6 +12,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -26,12 +28,17 @@ class Backlog:
     rate_limited: bool = False  # calls wait for the queue's rate limit, not for Runners
 
 
-async def activity_backlog(client: Client, task_queue: str) -> Backlog:
+async def activity_backlog(
+    client: Client,
+    task_queue: str,
+    kind: TaskQueueType.ValueType = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+) -> Backlog:
+    """The queue's activity tasks (a Func version's calls), or ``kind``'s."""
     reply = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
             task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            task_queue_type=kind,
             report_stats=True,
         )
     )
@@ -46,4 +53,18 @@ async def activity_backlog(client: Client, task_queue: str) -> Backlog:
         dispatch_rate=float(stats.tasks_dispatch_rate),
         pollers=len(reply.pollers),
         rate_limited=bool(stats.rate_limiting_active),
+    )
+
+
+async def tron_backlog(client: Client) -> Backlog:
+    """The Trons' queue: the request workflows' tasks and the routing
+    activities, as one backlog (the older of the two ages; both rates)."""
+    tasks = await activity_backlog(client, TRON_TASK_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    routing = await activity_backlog(client, TRON_TASK_QUEUE)
+    return Backlog(
+        count=tasks.count + routing.count,
+        age=max(tasks.age, routing.age),
+        add_rate=tasks.add_rate + routing.add_rate,
+        dispatch_rate=tasks.dispatch_rate + routing.dispatch_rate,
+        pollers=max(tasks.pollers, routing.pollers),
     )

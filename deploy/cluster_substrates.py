@@ -18,7 +18,11 @@ def kubernetes_substrate(settings: Settings) -> KubernetesSubstrate:
 def marathon_substrate(settings: Settings) -> MarathonSubstrate:
     if not settings.marathon_url:
         raise ConfigError("the mesos substrate needs Marathon's address: FUNCATRON_MARATHON_URL")
-    return MarathonSubstrate(settings.marathon_url, app_definition_from(settings.marathon_app))
+    return MarathonSubstrate(
+        settings.marathon_url,
+        app_definition_from(settings.marathon_app),
+        tron_app=settings.marathon_tron_app,
+    )
 
 
 def cluster_substrate(settings: Settings) -> KubernetesSubstrate | MarathonSubstrate:

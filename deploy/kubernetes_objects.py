@@ -8,10 +8,12 @@ make against the Kubernetes OpenAPI schemas offline."""
 from __future__ import annotations
 
 import copy
+import math
 import re
 from typing import Any
 
-from funcatron_wf.deploy.substrate import Pool
+from funcatron_wf.deploy.substrate import Pool, runner_args
+from funcatron_wf.engine.contracts import DEFAULT_CALL_CONCURRENCY
 
 MANAGED = {"app.kubernetes.io/managed-by": "funcatron-wf", "app.kubernetes.io/component": "runner"}
 RUNNERS_SELECTOR = ",".join(f"{key}={value}" for key, value in MANAGED.items())
@@ -21,7 +23,9 @@ SHA = "funcatron.io/sha"  # annotation: the whole SHA (64 digits: too long for a
 TASK_QUEUE = "funcatron.io/task-queue"  # annotation
 SCALED_BY = "funcatron.io/scaled-by"  # annotation: "keda" once a ScaledObject sizes it
 REPLICAS = "funcatron.io/replicas"  # annotation: the Func's replicas (KEDA's floor)
+CONCURRENCY = "funcatron.io/concurrency"  # annotation: calls one Runner takes at once
 RUNNER_CONTAINER = "runner"
+TRON_DEPLOYMENT = "funcatron-tron"  # base/tron.yaml: the controller sets its replicas
 KEDA_API = ("keda.sh", "v1alpha1", "scaledobjects")
 # Runners a version's task queue may hold per Runner before KEDA adds one
 KEDA_TARGET_QUEUE_SIZE = 5
@@ -56,14 +60,21 @@ def runner_deployment(template: dict[str, Any], pool: Pool) -> dict[str, Any]:
         raise ValueError(
             f"the Runner PodTemplate has no container named {RUNNER_CONTAINER!r} to run the bundle"
         )
-    runner["args"] = [*runner.get("args", ["runner"]), "--bundle", pool.sha]
+    runner["args"] = [*runner.get("args", ["runner"]), *runner_args(pool)]
+    # a pod scaled away drains its calls: none is cut short before its timeout
+    pod.setdefault("spec", {})["terminationGracePeriodSeconds"] = math.ceil(pool.stop_grace)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
             "name": deployment_name(pool.func, pool.sha),
             "labels": labels,
-            "annotations": {FUNC: pool.func, SHA: pool.sha, TASK_QUEUE: pool.task_queue},
+            "annotations": {
+                FUNC: pool.func,
+                SHA: pool.sha,
+                TASK_QUEUE: pool.task_queue,
+                CONCURRENCY: str(pool.concurrency),
+            },  # fmt: skip
         },
         "spec": {
             "replicas": pool.replicas,
@@ -81,7 +92,8 @@ def pool_of(deployment: dict[str, Any]) -> Pool:
         replicas = int(annotations.get(REPLICAS, "1"))
     else:
         replicas = int(deployment.get("spec", {}).get("replicas", 1))
-    return Pool(annotations[FUNC], annotations[SHA], annotations[TASK_QUEUE], replicas)
+    concurrency = int(annotations.get(CONCURRENCY, DEFAULT_CALL_CONCURRENCY))
+    return Pool(annotations[FUNC], annotations[SHA], annotations[TASK_QUEUE], replicas, concurrency)
 
 
 def scaled_object(

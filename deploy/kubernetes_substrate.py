@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from funcatron_wf.deploy.kubernetes_objects import (
+    CONCURRENCY,
     KEDA_API,
+    MANAGED,
     REPLICAS,
     RUNNERS_SELECTOR,
     SCALED_BY,
+    TRON_DEPLOYMENT,
     deployment_name,
     pool_of,
     runner_deployment,
@@ -76,6 +79,12 @@ def api_client_and_namespace(settings: Settings) -> tuple[Any, str]:
     return api, settings.kubernetes_namespace or namespace or "default"
 
 
+def _runner_pool(deployment: dict[str, Any]) -> bool:
+    """One of ours (the selector's labels): not the Trons', nor anyone's."""
+    labels = deployment.get("metadata", {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in MANAGED.items())
+
+
 class KubernetesSubstrate:
     def __init__(self, api: Any, namespace: str, *, template: str = "funcatron-runner") -> None:
         from kubernetes import client
@@ -104,10 +113,10 @@ class KubernetesSubstrate:
                 listed = self.apps.list_namespaced_deployment(
                     self.namespace, label_selector=RUNNERS_SELECTOR
                 )
+                found = [self.api.sanitize_for_serialization(item) for item in listed.items]
                 with self._lock:
                     self._deployments = {
-                        item.metadata.name: self.api.sanitize_for_serialization(item)
-                        for item in listed.items
+                        each["metadata"]["name"]: each for each in found if _runner_pool(each)
                     }
                 self._synced.set()
                 self._watch = new_watch()
@@ -134,6 +143,8 @@ class KubernetesSubstrate:
         name = deployment.get("metadata", {}).get("name")
         if not name or kind not in ("ADDED", "MODIFIED", "DELETED"):
             return  # a BOOKMARK, or an ERROR the next list recovers from
+        if not _runner_pool(deployment):
+            return  # the selector should not have sent it
         with self._lock:
             if kind == "DELETED":
                 self._deployments.pop(name, None)
@@ -194,9 +205,27 @@ class KubernetesSubstrate:
                 if err.status != 409:
                     raise
                 # 409: it exists (the watch had not shown it yet): size it below
-        elif pool_of(known).replicas == pool.replicas:
-            return
+        else:
+            was = pool_of(known)
+            if was.concurrency != pool.concurrency:
+                known = self._replace_pods(name, pool)
+                self._seen("MODIFIED", known)
+            if was.replicas == pool.replicas:
+                return
         self._seen("MODIFIED", self._resize(name, pool.replicas, known))
+
+    def _replace_pods(self, name: str, pool: Pool) -> dict[str, Any]:
+        """New pods (the Deployment's rolling update; the old ones drain),
+        from the PodTemplate as it is now, for the pool's new concurrency."""
+        fresh = runner_deployment(self.runner_template(), pool)
+        patch = {
+            "metadata": {"annotations": {CONCURRENCY: str(pool.concurrency)}},
+            "spec": {"template": fresh["spec"]["template"]},
+        }
+        patched = self.apps.patch_namespaced_deployment(
+            name, self.namespace, patch, _content_type=MERGE_PATCH
+        )
+        return dict(self.api.sanitize_for_serialization(patched))
 
     def _resize(self, name: str, replicas: int, known: dict[str, Any] | None) -> dict[str, Any]:
         annotations = (known or {}).get("metadata", {}).get("annotations") or {}
@@ -242,6 +271,28 @@ class KubernetesSubstrate:
                 self._deployments.pop(name, None)
 
         await asyncio.to_thread(remove_now)
+
+    async def trons(self) -> int | None:
+        """The Trons' Deployment's size (base/tron.yaml); None without one."""
+
+        def read() -> int | None:
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                found = self.apps.read_namespaced_deployment(TRON_DEPLOYMENT, self.namespace)
+            except ApiException as err:
+                if err.status == 404:
+                    return None
+                raise
+            return int(found.spec.replicas or 0)
+
+        return await asyncio.to_thread(read)
+
+    async def size_trons(self, replicas: int) -> None:
+        await asyncio.to_thread(
+            self.apps.patch_namespaced_deployment, TRON_DEPLOYMENT, self.namespace,
+            {"spec": {"replicas": replicas}}, _content_type=MERGE_PATCH,
+        )  # fmt: skip
 
     # --- KEDA -----------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 (`funcatron-wf runner --bundle SHA`), children of the local platform (`up`),
 restarted when they die like its other workers; a pool scaled down or
 removed gets SIGTERM, so its Runners stop polling, finish what they hold
-and exit."""
+and exit. A pool whose concurrency changes starts new Runners first, then
+retires the old ones.
+
+The Trons: the platform's first Tron has the front door; more are plain
+Tron workers (`tron-2`, `tron-3`, ...) on the same task queue."""
 
 from __future__ import annotations
 
@@ -11,11 +15,14 @@ import time
 
 from funcatron_wf.deploy.processes import ManagedProcess
 from funcatron_wf.deploy.stack import LocalStack
-from funcatron_wf.deploy.substrate import Pool
+from funcatron_wf.deploy.substrate import EXIT_MARGIN, Pool, runner_args
 from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.workers.serving import DRAIN_TIMEOUT
 
 # seconds before a pool whose Runner did not start is tried again
 RETRY_AFTER = 30.0
+TRONS = ("", "trons")  # the Trons' key beside the pools' (func, sha)
+STOP_GRACE = DRAIN_TIMEOUT.total_seconds() + EXIT_MARGIN  # a Tron's
 
 
 class LocalSubstrate:
@@ -25,6 +32,7 @@ class LocalSubstrate:
         self.logs.mkdir(parents=True, exist_ok=True)
         self._pools: dict[tuple[str, str], tuple[Pool, list[str]]] = {}  # -> process names
         self._failed_at: dict[tuple[str, str], float] = {}
+        self._more_trons: list[str] = []  # process names, beside the stack's own "tron"
 
     def _processes(self, names: list[str]) -> list[ManagedProcess]:
         by_name = {process.name: process for process in self.stack.processes}
@@ -32,49 +40,87 @@ class LocalSubstrate:
 
     async def apply(self, pool: Pool) -> None:
         key = (pool.func, pool.sha)
-        _, names = self._pools.get(key, (pool, []))
+        known, names = self._pools.get(key, (pool, []))
         if time.monotonic() - self._failed_at.get(key, float("-inf")) < RETRY_AFTER:
             return  # it failed a moment ago: not again every second
+        replaced = names if known.concurrency != pool.concurrency else []
+        names = [name for name in names if name not in replaced]
         # the missing Runners start side by side: a burst should not wait for them one by one
-        free = (f"runner-{pool.func}-{pool.sha[:12]}-{n}" for n in range(1, 2 * pool.replicas + 2))
-        wanted = [name for name in free if name not in names][: max(0, pool.replicas - len(names))]
-        started = await asyncio.gather(*(self._start(name, pool) for name in wanted))
+        taken = {*names, *replaced}
+        numbers = range(1, len(taken) + pool.replicas + 1)
+        free = (f"runner-{pool.func}-{pool.sha[:12]}-{n}" for n in numbers)
+        wanted = [name for name in free if name not in taken][: max(0, pool.replicas - len(names))]
+        what = f"pool {pool.func} {pool.sha[:12]}"
+        started = await asyncio.gather(
+            *(self._start(name, what, "runner", *runner_args(pool)) for name in wanted)
+        )
         names.extend(name for name, ok in zip(wanted, started, strict=True) if ok)
         if not all(started):
             self._failed_at[key] = time.monotonic()
+            if replaced:  # the old Runners serve on until new ones can start
+                for name in names:
+                    await self._stop(name, pool.stop_grace)
+                return
         while len(names) > pool.replicas:
-            await self._stop(names.pop())
+            await self._stop(names.pop(), pool.stop_grace)
+        for name in replaced:  # the new Runners poll: the old ones drain
+            await self._stop(name, known.stop_grace)
         self._pools[key] = (pool, names)
 
-    async def _start(self, name: str, pool: Pool) -> bool:
-        log = self.logs / f"{name}.log"
+    async def _start(self, name: str, what: str, role: str, *args: str) -> bool:
+        """One worker (``what`` names its pool in what is said when it fails)."""
         self.stack.expendable.add(name)  # until it polls, its failure is the pool's
         self.stack.may_give_up.add(name)
         try:
             await asyncio.to_thread(
-                self.stack.start_worker, "runner", "--bundle", pool.sha, name=name, log_path=log
+                self.stack.start_worker, role, *args, name=name, log_path=self.logs / f"{name}.log"
             )
             return True
         except ServiceStartError as err:
             for process in self._processes([name]):
                 self.stack.forget(process)
                 process.stop()
-            self.stack.say(f"pool {pool.func} {pool.sha[:12]}: {err}")
+            self.stack.say(f"{what}: {err}")
             return False
         finally:
             self.stack.expendable.discard(name)
 
     async def remove(self, func: str, sha: str) -> None:
-        _, names = self._pools.pop((func, sha), (None, []))
+        pool, names = self._pools.pop((func, sha), (None, []))
         for name in names:
-            await self._stop(name)
+            await self._stop(name, pool.stop_grace if pool is not None else STOP_GRACE)
 
-    async def _stop(self, name: str) -> None:
+    async def _stop(self, name: str, grace: float = STOP_GRACE) -> None:
         for process in self._processes([name]):
-            self.stack.retire(process)  # drains in the background; the platform goes on
+            # drains in the background; the platform goes on
+            self.stack.retire(process, grace=grace)
 
     async def pools(self) -> list[Pool]:
         return [
-            Pool(pool.func, pool.sha, pool.task_queue, len(self._processes(names)))
+            Pool(
+                pool.func,
+                pool.sha,
+                pool.task_queue,
+                len(self._processes(names)),
+                pool.concurrency,
+            )  # fmt: skip
             for pool, names in self._pools.values()
         ]
+
+    async def trons(self) -> int:
+        return 1 + len(self._processes(self._more_trons))
+
+    async def size_trons(self, replicas: int) -> None:
+        if time.monotonic() - self._failed_at.get(TRONS, float("-inf")) < RETRY_AFTER:
+            return
+        self._more_trons = [p.name for p in self._processes(self._more_trons)]  # the live ones
+        taken = set(self._more_trons)
+        numbers = range(2, len(taken) + replicas + 1)
+        free = [name for name in (f"tron-{n}" for n in numbers) if name not in taken]
+        missing = free[: max(0, replicas - 1 - len(self._more_trons))]
+        started = await asyncio.gather(*(self._start(name, "Trons", "tron") for name in missing))
+        self._more_trons += [name for name, ok in zip(missing, started, strict=True) if ok]
+        if not all(started):
+            self._failed_at[TRONS] = time.monotonic()
+        while len(self._more_trons) > max(0, replicas - 1):
+            await self._stop(self._more_trons.pop())

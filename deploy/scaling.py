@@ -6,7 +6,8 @@ returns with the reasons.
 Enough Runners to keep up with the calls arriving (arrival rate x
 service time / calls per Runner, Little's law) and to clear what waits
 within the target age; a backlog older than the target asks for more
-whatever the estimate says (at least one more, up to double). Up at once,
+whatever the estimate says (at least one more, up to double); with no
+estimate, a pool where nothing waits wants one fewer. Up at once,
 down only to the most the last ``scale_down_after`` seconds wanted, as
 Kubernetes' HPA stabilizes a scale-down.
 """
@@ -43,6 +44,10 @@ def recommend(
         keep_up = backlog.add_rate / per_runner
         clear = backlog.count / (per_runner * policy.target_backlog_age)
         wanted = math.ceil(keep_up + clear)
+    elif backlog.count == 0:
+        # no estimate (the Trons', or a version's first calls): nothing waits,
+        # so one fewer, if the whole window agrees
+        wanted = current - 1
     if backlog.age > policy.target_backlog_age:
         behind = min(2.0, backlog.age / policy.target_backlog_age)
         wanted = max(wanted, current + 1, math.ceil(current * behind))

@@ -230,18 +230,18 @@ class LocalStack:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
 
-    def retire(self, process: ManagedProcess, *, after: float = 0.0) -> None:
+    def retire(self, process: ManagedProcess, *, after: float = 0.0, grace: float = 60.0) -> None:
         """Stop a worker on purpose, in the background, ``after`` seconds
-        from now: SIGTERM, so it finishes what it holds (up to a minute)
-        while the stack goes on. Until then it is not restarted, and it is
-        stopped with the stack if that ends first."""
+        from now: SIGTERM, so it finishes what it holds (killed ``grace``
+        seconds later) while the stack goes on. Until then it is not
+        restarted, and it is stopped with the stack if that ends first."""
         self.restartable.pop(process.name, None)
         self.expendable.add(process.name)
 
         async def stop_later() -> None:
             await asyncio.sleep(after)
             self.forget(process)
-            await asyncio.to_thread(process.stop, 60.0)
+            await asyncio.to_thread(process.stop, grace)
             self.say(f"stopped {process.name} (pid {process.pid})")
 
         self._retiring.add(task := asyncio.create_task(stop_later()))

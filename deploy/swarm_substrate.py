@@ -4,7 +4,11 @@ every Func), labelled with the Func's name, version and task queue. Swarm
 keeps each service at its size (a container that dies is replaced, and
 Temporal retries what it held on another replica); a service removed or
 scaled down sends SIGTERM, so its Runners stop polling and finish what they
-hold within the stop grace period. Through the docker SDK, not the CLI.
+hold within the stop grace period; a pool whose concurrency changes is
+updated, Swarm replacing its Runners one at a time. The Trons beyond the
+platform's first (which has the front door, on the host's network: one
+per node) are one more service, `<platform>-trons`. Through the docker
+SDK, not the CLI.
 
 Every container uses the host's network and sees the bundle store and the
 blob store at the same paths as the host, so a Runner's settings are the
@@ -18,14 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funcatron_wf.deploy.substrate import Pool
+from funcatron_wf.deploy.substrate import EXIT_MARGIN, Pool, runner_args
+from funcatron_wf.engine.contracts import DEFAULT_CALL_CONCURRENCY
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT
 
 LABEL = "funcatron"  # the labels' prefix: funcatron.platform, funcatron.role, funcatron.func, ...
 SECOND = 1_000_000_000  # the Docker API counts durations in nanoseconds
-# the Runner drains (stops polling, finishes its calls) on SIGTERM; Swarm
-# kills it after this
-STOP_GRACE = int((DRAIN_TIMEOUT.total_seconds() + 5) * SECOND)
+# a Tron drains (stops polling, finishes its tasks) on SIGTERM; Swarm kills
+# it after this (a Runner: after its pool's stop_grace)
+STOP_GRACE = DRAIN_TIMEOUT.total_seconds() + EXIT_MARGIN
 READY_FILE = "/tmp/funcatron.ready"
 
 
@@ -42,6 +47,11 @@ class ServiceSpec:
     command: list[str] | None = None  # instead of the image's entrypoint
     ready_file: bool = True  # healthy once the worker wrote --ready-file
     env: list[str] = field(default_factory=list)
+    stop_grace: float = STOP_GRACE  # seconds from SIGTERM to SIGKILL
+
+
+def container_args(spec: ServiceSpec) -> list[str]:
+    return [*spec.args, *(["--ready-file", READY_FILE] if spec.ready_file else [])]
 
 
 def create_service(client: Any, spec: ServiceSpec) -> Any:
@@ -65,7 +75,7 @@ def create_service(client: Any, spec: ServiceSpec) -> Any:
     return client.services.create(
         image_id,
         command=spec.command,
-        args=[*spec.args, *(["--ready-file", READY_FILE] if spec.ready_file else [])],
+        args=container_args(spec),
         name=spec.name,
         labels={**spec.labels, f"{LABEL}.image": spec.image},
         container_labels=spec.labels,
@@ -77,7 +87,7 @@ def create_service(client: Any, spec: ServiceSpec) -> Any:
             for path, writable in spec.binds
         ],
         healthcheck=health,
-        stop_grace_period=STOP_GRACE,
+        stop_grace_period=int(spec.stop_grace * SECOND),
         stop_signal="SIGTERM",
         init=True,
         restart_policy=RestartPolicy(condition="any", delay=1 * SECOND),
@@ -114,24 +124,29 @@ class SwarmSubstrate:
         labels = [f"{LABEL}.platform={self.runners.platform}", f"{LABEL}.role=runner"]
         return list(self.client.services.list(filters={"label": labels}))
 
+    def _worker_args(self) -> list[str]:
+        runners = self.runners
+        return ["--bundle-store", str(runners.bundle_store), "--temporal", runners.temporal,
+                "--namespace", runners.namespace, "--blob-dir", str(runners.blob_dir)]  # fmt: skip
+
     def _spec(self, pool: Pool) -> ServiceSpec:
         runners = self.runners
         return ServiceSpec(
             name=self._name(pool.func, pool.sha),
             image=runners.image,
-            args=["runner", "--bundle", pool.sha, "--bundle-store", str(runners.bundle_store),
-                  "--temporal", runners.temporal, "--namespace", runners.namespace,
-                  "--blob-dir", str(runners.blob_dir)],
+            args=["runner", *runner_args(pool), *self._worker_args()],
             labels={
                 f"{LABEL}.platform": runners.platform, f"{LABEL}.role": "runner",
                 f"{LABEL}.func": pool.func, f"{LABEL}.sha": pool.sha,
                 f"{LABEL}.version": pool.sha[:12],
                 f"{LABEL}.task_queue": pool.task_queue,
+                f"{LABEL}.concurrency": str(pool.concurrency),
             },
             replicas=pool.replicas,
             # writable: a version not unpacked on this node yet is unpacked into the store
             binds=[(runners.bundle_store, True), (runners.blob_dir, True), *runners.binds],
             env=runners.env,
+            stop_grace=pool.stop_grace,
         )  # fmt: skip
 
     async def apply(self, pool: Pool) -> None:
@@ -140,6 +155,17 @@ class SwarmSubstrate:
             existing = [service for service in self._services() if service.name == name]
             if not existing:
                 create_service(self.client, self._spec(pool))
+            elif _concurrency(existing[0]) != pool.concurrency:
+                from docker.types import ServiceMode
+
+                spec = self._spec(pool)  # its size too: one update, one rollout
+                existing[0].update(
+                    args=container_args(spec),
+                    labels={**existing[0].attrs["Spec"]["Labels"], **spec.labels},
+                    container_labels=spec.labels,
+                    mode=ServiceMode("replicated", pool.replicas),
+                    fetch_current_spec=True,
+                )
             elif _replicas(existing[0]) != pool.replicas:
                 existing[0].scale(pool.replicas)
 
@@ -164,11 +190,50 @@ class SwarmSubstrate:
                         labels[f"{LABEL}.sha"],
                         labels[f"{LABEL}.task_queue"],
                         _replicas(service),
+                        _concurrency(service),
                     )  # fmt: skip
                 )
             return pools
 
         return await asyncio.to_thread(listed)
+
+    def _more_trons(self) -> Any | None:
+        name = f"{self.runners.platform}-trons"
+        labels = [f"{LABEL}.platform={self.runners.platform}", f"{LABEL}.role=tron"]
+        found = self.client.services.list(filters={"label": labels, "name": name})
+        return next((service for service in found if service.name == name), None)
+
+    async def trons(self) -> int:
+        service = await asyncio.to_thread(self._more_trons)
+        return 1 + (_replicas(service) if service is not None else 0)
+
+    async def size_trons(self, replicas: int) -> None:
+        def size_now() -> None:
+            service = self._more_trons()
+            if service is not None:
+                service.scale(replicas - 1)
+            elif replicas > 1:
+                runners = self.runners
+                create_service(
+                    self.client,
+                    ServiceSpec(
+                        name=f"{runners.platform}-trons",
+                        image=runners.image,
+                        args=["tron", *self._worker_args()],
+                        labels={f"{LABEL}.platform": runners.platform, f"{LABEL}.role": "tron"},
+                        replicas=replicas - 1,
+                        binds=[(runners.bundle_store, False), (runners.blob_dir, True),
+                               *runners.binds],
+                        env=runners.env,
+                    ),
+                )  # fmt: skip
+
+        await asyncio.to_thread(size_now)
+
+
+def _concurrency(service: Any) -> int:
+    labels = service.attrs["Spec"]["Labels"]
+    return int(labels.get(f"{LABEL}.concurrency", DEFAULT_CALL_CONCURRENCY))
 
 
 def _replicas(service: Any) -> int:

@@ -402,6 +402,13 @@ class RegisteredFunc:
     stage: str = ""  # the stage whose spec rewrites were applied
     scale: ScalePolicy = field(default_factory=ScalePolicy)  # x-funcatron-scale
 
+    def longest_call(self) -> float:
+        """Seconds its longest call may take (its operations' timeouts): how
+        long a Runner stopped by a scale-down drains, so none is cut short."""
+        return max((route.policy.timeout for route in self.routes), default=0.0) or (
+            DEFAULT_OPERATION_TIMEOUT
+        )
+
 
 @dataclass
 class Canary:
@@ -450,12 +457,22 @@ class Deployment:
     scale_min: int | None = None
     scale_max: int | None = None
     sizes: dict[str, PoolSize] = field(default_factory=dict)  # SHA -> the autoscaler's
+    # `scale --concurrency/--rate-limit`: over the spec's (None: the spec's)
+    concurrency: int | None = None
+    rate_limit: float | None = None
 
     def policy(self, version: RegisteredFunc) -> ScalePolicy:
-        """The version's x-funcatron-scale, within the bounds `scale` set."""
+        """The version's x-funcatron-scale, within the bounds and with the
+        limits `scale` set."""
         low = version.scale.min if self.scale_min is None else self.scale_min
         high = version.scale.max if self.scale_max is None else self.scale_max
-        return replace(version.scale, min=min(low, high), max=max(high, 0))
+        return replace(
+            version.scale,
+            min=min(low, high),
+            max=max(high, 0),
+            concurrency=self.concurrency or version.scale.concurrency,
+            rate_limit=version.scale.rate_limit if self.rate_limit is None else self.rate_limit,
+        )
 
     def pool_size(self, version: RegisteredFunc) -> int:
         """How many Runners the version's pool has now: the autoscaler's
@@ -486,7 +503,7 @@ class Deployment:
 @dataclass
 class FuncChange:
     """The argument of the Registry's changes to one Func (activate, promote,
-    rollback, undeploy, scale): which Func, and what the change needs."""
+    rollback, undeploy, scale, set_limits): which Func, and what the change needs."""
 
     name: str
     sha: str | None = None  # activate: the version; rollback: the one to go back to
@@ -494,6 +511,9 @@ class FuncChange:
     replicas: int | None = None  # scale (pins the size), set_pool_size
     scale_min: int | None = None  # scale --min
     scale_max: int | None = None  # scale --max
+    concurrency: int | None = None  # set_limits: calls one Runner takes at once
+    rate_limit: float | None = None  # set_limits: calls a second for each version
+    spec_limits: list[str] = field(default_factory=list)  # set_limits: back to the spec's
     reason: str = ""  # set_pool_size: the autoscaler's inputs
     log_level: str | None = None  # set_log_level ("" clears it)
     capture: float | None = None  # set_capture: 0 (off) to 1 (all)
@@ -505,6 +525,7 @@ class RegistryState:
 
     generation: int = 0
     deployments: list[Deployment] = field(default_factory=list)
+    trons: PoolSize | None = None  # the autoscaler's last size for the Trons (None: not sized)
 
 
 # --- routing and calling ------------------------------------------------------

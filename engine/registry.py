@@ -43,6 +43,7 @@ class RegistryWorkflow:
     def __init__(self, state: RegistryState) -> None:
         self._generation = state.generation
         self._deployments: dict[str, Deployment] = {d.name: d for d in state.deployments}
+        self._trons = state.trons
 
     @workflow.run
     async def run(self, state: RegistryState) -> None:
@@ -85,7 +86,9 @@ class RegistryWorkflow:
     def state(self) -> RegistryState:
         """Everything: every version of every Func (for `ls`, Runners, the controller)."""
         return RegistryState(
-            generation=self._generation, deployments=list(self._deployments.values())
+            generation=self._generation,
+            deployments=list(self._deployments.values()),
+            trons=self._trons,
         )
 
     @workflow.query
@@ -216,6 +219,23 @@ class RegistryWorkflow:
         return self._changed()
 
     @workflow.update
+    def set_limits(self, change: FuncChange) -> RegistryState:
+        """Calls one Runner takes at once (``concurrency``: its pools' Runners
+        are replaced) and calls a second for each version (``rate_limit``:
+        Temporal's limit on its task queue, set by the controller), over the
+        spec's; the names in ``spec_limits`` go back to the spec's."""
+        deployment = self._deployments[change.name]
+        if change.concurrency is not None:
+            deployment.concurrency = change.concurrency
+        if change.rate_limit is not None:
+            deployment.rate_limit = change.rate_limit
+        if "concurrency" in change.spec_limits:
+            deployment.concurrency = None
+        if "rate_limit" in change.spec_limits:
+            deployment.rate_limit = None
+        return self._changed()
+
+    @workflow.update
     def set_pool_size(self, change: FuncChange) -> RegistryState:
         """The autoscaler's decision for one version's pool (routes are as
         they were: the Trons need not read again)."""
@@ -228,7 +248,20 @@ class RegistryWorkflow:
         )
         return self.state()
 
+    @workflow.update
+    def set_tron_pool_size(self, size: PoolSize) -> RegistryState:
+        """The autoscaler's decision for the Trons' pool (the controller applies it)."""
+        self._trons = PoolSize(
+            size.replicas, size.reason, workflow.now().isoformat(timespec="seconds")
+        )
+        return self.state()
+
     # --- validators: a refused change never reaches history ----------------------
+
+    @set_tron_pool_size.validator
+    def _check_tron_pool_size(self, size: PoolSize) -> None:
+        if size.replicas < 1:
+            raise ValueError("the Trons run the requests and this Registry: 1 at least")
 
     @register_func.validator
     def _check_register(self, func: RegisteredFunc) -> None:
@@ -304,6 +337,19 @@ class RegistryWorkflow:
             raise ValueError("--min must be 0 or more, --max 1 or more")
         if low is not None and high is not None and low > high:
             raise ValueError(f"--min {low} is above --max {high}")
+
+    @set_limits.validator
+    def _check_limits(self, change: FuncChange) -> None:
+        self._deployment(change)
+        if change.concurrency is not None and change.concurrency < 1:
+            raise ValueError(f"concurrency {change.concurrency} is below 1")
+        if change.rate_limit is not None and change.rate_limit <= 0:
+            raise ValueError(
+                f"rate limit {change.rate_limit:g} is not above 0 (to stop a Func, scale it to 0)"
+            )
+        unknown = set(change.spec_limits) - {"concurrency", "rate_limit"}
+        if unknown:
+            raise ValueError(f"no limit named {', '.join(sorted(unknown))}")
 
     @set_pool_size.validator
     def _check_pool_size(self, change: FuncChange) -> None:

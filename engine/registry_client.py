@@ -13,6 +13,7 @@ from funcatron_wf.engine.contracts import (
     REGISTRY_WORKFLOW_ID,
     TRON_TASK_QUEUE,
     FuncChange,
+    PoolSize,
     RegisteredFunc,
     RegistrySnapshot,
     RegistryState,
@@ -61,7 +62,7 @@ async def add_version(client: Client, func: RegisteredFunc) -> RegistryState:
 
 async def change_func(client: Client, what: str, change: FuncChange) -> RegistryState:
     """``what``: activate, promote, rollback, undeploy, scale, set_pool_size,
-    drop_pending, set_log_level or set_capture."""
+    set_limits, drop_pending, set_log_level or set_capture."""
     update = {
         "activate": RegistryWorkflow.activate,
         "promote": RegistryWorkflow.promote,
@@ -69,11 +70,17 @@ async def change_func(client: Client, what: str, change: FuncChange) -> Registry
         "undeploy": RegistryWorkflow.undeploy,
         "scale": RegistryWorkflow.scale,
         "set_pool_size": RegistryWorkflow.set_pool_size,
+        "set_limits": RegistryWorkflow.set_limits,
         "drop_pending": RegistryWorkflow.drop_pending,
         "set_log_level": RegistryWorkflow.set_log_level,
         "set_capture": RegistryWorkflow.set_capture,
     }[what]
     state: RegistryState = await _change(client, update, change)
+    return state
+
+
+async def set_tron_pool_size(client: Client, size: PoolSize) -> RegistryState:
+    state: RegistryState = await _change(client, RegistryWorkflow.set_tron_pool_size, size)
     return state
 
 

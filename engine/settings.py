@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         "its x-funcatron-scale (`up` and `controller`); off: each pool keeps the size last "
         "decided for it (a new one its Func's replicas)",
     )
+    tron_min: int = Field(
+        1, ge=1, description="the fewest Trons the autoscaler leaves (they run every request)"
+    )
+    tron_max: int = Field(4, ge=1, description="the most Trons the autoscaler starts")
     kubernetes_namespace: str | None = Field(
         None,
         description="kubernetes: the namespace of the Runner Deployments; default: the "
@@ -134,6 +138,10 @@ class Settings(BaseSettings):
         None,
         description="mesos: a JSON file with the app definition every Runner app starts "
         "from (container, resources, volumes); default: deploy/mesos/runner-app.json",
+    )
+    marathon_tron_app: str = Field(
+        "/funcatron/tron",
+        description="mesos: the Trons' Marathon app (yours), whose instances the controller sets",
     )
     image: str | None = Field(
         None, description="the platform's image on swarm (default: the newest `images build` made)"
@@ -175,6 +183,14 @@ class Settings(BaseSettings):
             for address in value.split(","):
                 split_host_port(address.strip())
         return value
+
+    @model_validator(mode="after")
+    def _check_tron_bounds(self) -> Settings:
+        if self.tron_min > self.tron_max:
+            raise ValueError(
+                f"FUNCATRON_TRON_MIN {self.tron_min} is above FUNCATRON_TRON_MAX {self.tron_max}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_tls(self) -> Settings:

@@ -315,6 +315,11 @@ def front(runtime_dir: Path, front_door: str | None, **flags: Any) -> None:
     is_flag=True,
     help="An operation whose code does not load answers 500 saying why (`dev` reloads).",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Calls each Func takes at once (default: its spec's x-funcatron-scale concurrency).",
+)
 @ready_file_option
 @blob_dir_option
 @bundle_store_option
@@ -325,6 +330,7 @@ def runner(
     paths: tuple[Path, ...],
     standby: bool,
     tolerate_broken: bool,
+    concurrency: int | None,
     ready_file: Path | None,
     **flags: Any,
 ) -> None:
@@ -379,6 +385,7 @@ def runner(
             specs=spec_store_of(settings),
             ready_file=ready_file,
             broken_ok=tolerate_broken,
+            concurrency=concurrency,
         )
 
     run_command(serve())

@@ -261,25 +261,71 @@ def undeploy(name: str, **flags: Any) -> None:
     exit_without_teardown(0)
 
 
+class LimitOrSpec(click.ParamType[Any]):
+    """A number above 0, or "spec": back to the spec's x-funcatron-scale."""
+
+    def __init__(self, kind: type[int] | type[float]) -> None:
+        self.kind = kind
+        self.name = f"{kind.__name__}|spec"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "spec":
+            return value
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number above 0 or 'spec'", param, ctx)
+        if number <= 0:
+            self.fail(f"{value!r} is not above 0 (to stop a Func, scale it to 0)", param, ctx)
+        return number
+
+
 @click.command()
 @click.argument("name")
 @click.argument("replicas", type=click.IntRange(min=0), required=False)
 @click.option("--min", "scale_min", type=click.IntRange(min=0), help="The fewest Runners the autoscaler leaves a version (0: scale to zero).")  # fmt: skip
 @click.option("--max", "scale_max", type=click.IntRange(min=1), help="The most Runners the autoscaler gives a version.")  # fmt: skip
 @click.option("--auto", is_flag=True, help="Back to the bounds the spec's x-funcatron-scale gives.")
+@click.option("--concurrency", type=LimitOrSpec(int), help="Calls one Runner takes at once (its Runners are replaced); 'spec': the spec's.")  # fmt: skip
+@click.option("--rate-limit", type=LimitOrSpec(float), help="Calls a second for each version, over all its Runners (Temporal's task-queue limit; past it calls wait); 'spec': the spec's.")  # fmt: skip
 @state_dir_option
 @temporal_options
-def scale(name: str, replicas: int | None, scale_min: int | None, scale_max: int | None, auto: bool, **flags: Any) -> None:  # fmt: skip
+def scale(
+    name: str, replicas: int | None, scale_min: int | None, scale_max: int | None, auto: bool,
+    concurrency: int | str | None, rate_limit: float | str | None, **flags: Any,
+) -> None:  # fmt: skip
     """Pin how many Runners each serving version of a Func gets (REPLICAS),
     or bound what the autoscaler may give it (--min, --max; the other bound
-    is the spec's), or hand it back to the spec's bounds (--auto)."""
+    is the spec's), or hand it back to the spec's bounds (--auto); and set
+    the calls a Runner takes at once (--concurrency) and a version's calls
+    a second (--rate-limit). Past those limits calls wait, never fail."""
     bounds = scale_min is not None or scale_max is not None
-    if [replicas is not None, bounds, auto].count(True) != 1:
-        raise click.UsageError("give REPLICAS, or --min and/or --max, or --auto")
+    limits = concurrency is not None or rate_limit is not None
+    sizing = [replicas is not None, bounds, auto].count(True)
+    if sizing > 1 or sizing == 0 and not limits:
+        raise click.UsageError(
+            "give REPLICAS, or --min and/or --max, or --auto; and/or --concurrency, --rate-limit"
+        )
+    if limits:
+        registry_change(
+            "set_limits", name, flags,
+            concurrency=None if concurrency == "spec" else concurrency,
+            rate_limit=None if rate_limit == "spec" else rate_limit,
+            spec_limits=[
+                limit for limit, given in (("concurrency", concurrency), ("rate_limit", rate_limit))
+                if given == "spec"
+            ],
+        )  # fmt: skip
+        if concurrency is not None:
+            at_once = "the spec's" if concurrency == "spec" else concurrency
+            console.print(f"{name}: each Runner takes {at_once} calls at once")
+        if rate_limit is not None:
+            rate = "the spec's rate limit" if rate_limit == "spec" else f"{rate_limit:g} calls/s"
+            console.print(f"{name}: each version takes {rate}")
     if replicas is not None:
         registry_change("scale", name, flags, replicas=replicas)
         console.print(f"{name}: {replicas} Runner(s) per version, pinned")
-    else:
+    elif bounds or auto:
         registry_change("scale", name, flags, scale_min=scale_min, scale_max=scale_max)
         low = "the spec's min" if scale_min is None else scale_min
         high = "the spec's max" if scale_max is None else scale_max
@@ -363,6 +409,8 @@ def list_deployments(as_json: bool, **flags: Any) -> None:
     if not out.is_terminal:
         out = Console(width=160)  # piped: do not squeeze the table into 80 columns
     out.print(table)
+    if state.trons is not None:
+        out.print(f"Trons: {state.trons.replicas} ({state.trons.reason})", highlight=False)
     exit_without_teardown(0)
 
 
@@ -370,7 +418,9 @@ def scaling_of(deployment: Any, version: Any) -> str:
     """The pool's bounds, and the autoscaler's last reason for its size."""
     policy = deployment.policy(version)
     decided = deployment.sizes.get(version.sha)
-    bounds = f"{policy.min}..{policy.max}"
+    bounds = f"{policy.min}..{policy.max}, {policy.concurrency} at once" + (
+        f", {policy.rate_limit:g}/s" if policy.rate_limit is not None else ""
+    )
     return f"{bounds}: {decided.reason}" if decided is not None else bounds
 
 

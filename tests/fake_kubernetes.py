@@ -30,9 +30,14 @@ def runner_template() -> dict[str, Any]:
     return dict(yaml.safe_load((REPO / "deploy/kubernetes/base/runner-template.yaml").read_text()))
 
 
+def tron_deployment() -> dict[str, Any]:
+    documents = yaml.safe_load_all((REPO / "deploy/kubernetes/base/tron.yaml").read_text())
+    return next(doc for doc in documents if doc["kind"] == "Deployment")
+
+
 def set_up(server: kmock.KubernetesEmulator, folder: Path) -> Path:
-    """The server with the API groups the platform uses and the Runners'
-    PodTemplate applied; the kubeconfig that names it (a bearer token, the
+    """The server with the API groups the platform uses, the Runners'
+    PodTemplate and the Trons' Deployment applied; the kubeconfig that names it (a bearer token, the
     namespace in its context)."""
     server.resources["apps/v1/deployments"] = {"kind": "Deployment", "namespaced": True}
     server.resources["keda.sh/v1alpha1/scaledobjects"] = {
@@ -40,6 +45,7 @@ def set_up(server: kmock.KubernetesEmulator, folder: Path) -> Path:
         "namespaced": True,
     }
     server.objects["v1/podtemplates", NAMESPACE, "funcatron-runner"] = runner_template()
+    server.objects["apps/v1/deployments", NAMESPACE, "funcatron-tron"] = tron_deployment()
     config = {
         "apiVersion": "v1", "kind": "Config", "current-context": "fake",
         "clusters": [{"name": "fake", "cluster": {"server": str(server.url).rstrip("/")}}],

@@ -61,7 +61,8 @@ async def test_the_controller_keeps_a_deployment_per_version_on_a_fake_api_serve
     controller = await asyncio.create_subprocess_exec(
         FUNCATRON, "controller", "--substrate", "kubernetes",
         "--temporal", info["temporal"], "--namespace", info["namespace"],
-        "--alive-file", str(alive), env={**os.environ, "FUNCATRON_LOG_FORMAT": "text"},
+        "--alive-file", str(alive),
+        env={**os.environ, "FUNCATRON_LOG_FORMAT": "text", "FUNCATRON_TRON_MIN": "3"},
         stdout=log, stderr=log,
     )  # fmt: skip
     try:
@@ -71,14 +72,26 @@ async def test_the_controller_keeps_a_deployment_per_version_on_a_fake_api_serve
         assert made["spec"]["replicas"] == 1
         assert made["metadata"]["annotations"]["funcatron.io/sha"] == v1
         [runner] = made["spec"]["template"]["spec"]["containers"]
-        assert runner["args"][-2:] == ["--bundle", v1]
+        assert runner["args"][-4:] == ["--bundle", v1, "--concurrency", "64"]
         await eventually(alive.exists, "a pass that went through")
+        # the Trons' Deployment (base/tron.yaml, 2) sized by the autoscaler: its minimum
+        await eventually(
+            lambda: deployments(kmock)["funcatron-tron"]["spec"]["replicas"] == 3, "3 Trons"
+        )
 
         # the autoscaler's size, within the bounds `scale` set, reaches the Deployment
         await asyncio.to_thread(platform.run, "scale", FUNC, "--min", "2")
         await eventually(lambda: deployments(kmock)[v1_name]["spec"]["replicas"] == 2, "bounded")
         await asyncio.to_thread(platform.run, "scale", FUNC, "3")
         await eventually(lambda: deployments(kmock)[v1_name]["spec"]["replicas"] == 3, "scaled")
+
+        # a new concurrency: the pods are replaced, the size kept
+        def v1_args() -> list[str]:
+            return deployments(kmock)[v1_name]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+        await asyncio.to_thread(platform.run, "scale", FUNC, "--concurrency", "8")
+        await eventually(lambda: v1_args()[-1] == "8", "new pods")
+        assert deployments(kmock)[v1_name]["spec"]["replicas"] == 3
 
         # v2 with KEDA: once the controller made its Deployment, a ScaledObject
         v2 = await asyncio.to_thread(platform.deploy, "v2", "--substrate", "kubernetes", "--keda")
@@ -94,7 +107,9 @@ async def test_the_controller_keeps_a_deployment_per_version_on_a_fake_api_serve
         # v1 no longer serves: its Deployment goes once its requests drained (15 s)
         await eventually(lambda: v1_name not in deployments(kmock), "v1 removed", timeout=60)
         await asyncio.to_thread(platform.run, "undeploy", FUNC)
-        await eventually(lambda: not deployments(kmock), "all removed", timeout=60)
+        await eventually(
+            lambda: set(deployments(kmock)) == {"funcatron-tron"}, "all removed", timeout=60
+        )
     finally:
         controller.send_signal(signal.SIGTERM)  # the controller we started, by its handle
         code = await asyncio.wait_for(controller.wait(), 30)

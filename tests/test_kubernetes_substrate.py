@@ -87,8 +87,12 @@ async def test_a_pool_is_a_deployment_made_from_the_runner_template_on_a_fake_ap
     pod = sent["spec"]["template"]
     assert pod["metadata"]["labels"]["funcatron.io/version"] == SHA[:12]
     [runner] = pod["spec"]["containers"]
-    assert runner["args"] == ["runner", "--ready-file", "/tmp/ready", "--bundle", SHA]
+    assert runner["args"] == [
+        "runner", "--ready-file", "/tmp/ready", "--bundle", SHA, "--concurrency", "64",
+    ]  # fmt: skip
     assert runner["securityContext"]["readOnlyRootFilesystem"] is True  # the template's
+    # a pod scaled away gets its longest call (the default 30 s timeout) and 5 s to exit
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 35
     assert await substrate.pools() == [POOL]
 
     await substrate.apply(Pool(POOL.func, POOL.sha, POOL.task_queue, 3))
@@ -97,6 +101,15 @@ async def test_a_pool_is_a_deployment_made_from_the_runner_template_on_a_fake_ap
     assert patch.headers["Content-Type"] == "application/merge-patch+json"
     assert patch.data == {"spec": {"replicas": 3}}
     assert [pool.replicas for pool in await substrate.pools()] == [3]
+
+    # a new concurrency: the pod template with the new args (a rolling update), and noted
+    await substrate.apply(Pool(POOL.func, POOL.sha, POOL.task_queue, 3, concurrency=8))
+    *_, rolled = calls(fake_api, "PATCH", f"{DEPLOYMENTS}/{NAME}")
+    assert rolled.data["metadata"]["annotations"] == {"funcatron.io/concurrency": "8"}
+    [runner] = rolled.data["spec"]["template"]["spec"]["containers"]
+    assert runner["args"][-2:] == ["--concurrency", "8"]
+    assert "replicas" not in rolled.data["spec"]  # the size did not change
+    assert await substrate.pools() == [Pool(POOL.func, POOL.sha, POOL.task_queue, 3, 8)]
 
     await substrate.remove(POOL.func, POOL.sha)
     [delete] = calls(fake_api, "DELETE", f"{DEPLOYMENTS}/{NAME}")

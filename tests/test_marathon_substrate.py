@@ -57,8 +57,13 @@ class FakeMarathon:
         self.apps[app].update(request.data)
         return answer({"version": "2026-11-29T00:00:00Z", "deploymentId": "dep-2"})
 
-    def listed(self, request: kmock.Request) -> dict[str, Any]:
-        return {"apps": list(self.apps.values())}
+    def listed(self, request: kmock.Request) -> kmock.Response:
+        app = request.url.path.removeprefix("/v2/apps")
+        if not app:
+            return answer({"apps": list(self.apps.values())})
+        if app not in self.apps:
+            return answer({"message": f"App '{app}' does not exist"}, status=404)
+        return answer({"app": self.apps[app]})
 
     def delete(self, request: kmock.Request) -> kmock.Response:
         app = request.url.path.removeprefix("/v2/apps")
@@ -84,6 +89,7 @@ async def fake_marathon(
     kmock["delete"] << marathon.delete
     kmock["get /v2/deployments"] << marathon.deployments
     kmock["get /v2/info"] << {"version": "1.10.17", "leader": "127.0.0.1:8080"}
+    kmock["get"] << marathon.listed  # /v2/apps/ID: one app
     yield kmock, marathon
 
 
@@ -109,31 +115,58 @@ async def test_a_pool_is_a_marathon_app_scaled_by_instances_on_a_fake_marathon(
         assert create.headers["Content-Type"] == "application/json"
         app = create.data
         assert app["id"] == APP and app["instances"] == 2
-        assert app["args"] == ["runner", "--ready-file", "/tmp/ready", "--bundle", SHA]
+        assert app["args"] == [
+            "runner", "--ready-file", "/tmp/ready", "--bundle", SHA, "--concurrency", "64",
+        ]  # fmt: skip
         assert app["labels"]["FUNCATRON_SHA"] == SHA
         assert app["labels"]["FUNCATRON_TASK_QUEUE"] == POOL.task_queue
         assert app["container"]["docker"]["image"]  # the base definition's
+        assert app["taskKillGracePeriodSeconds"] == 35  # its longest call, 30 s, and 5 s
         assert await substrate.pools() == [POOL]
 
         # scaling: the app exists (409), so its instances are set
         await substrate.apply(Pool(POOL.func, SHA, POOL.task_queue, 3))
         [_, refused] = requests(server, "POST", "/v2/apps")
         [scale] = requests(server, "PUT", f"/v2/apps{APP}")
-        assert scale.data == {"instances": 3} and "force" not in scale.params
+        assert scale.data["instances"] == 3 and "force" not in scale.params
+        assert scale.data["args"] == app["args"]  # unchanged: Marathon only scales
         assert marathon.apps[APP]["instances"] == 3
+
+        # a new concurrency: new args (Marathon replaces the tasks), read back from its label
+        await substrate.apply(Pool(POOL.func, SHA, POOL.task_queue, 3, concurrency=8))
+        *_, replaced = requests(server, "PUT", f"/v2/apps{APP}")
+        assert replaced.data["args"][-2:] == ["--concurrency", "8"]
+        assert await substrate.pools() == [Pool(POOL.func, SHA, POOL.task_queue, 3, 8)]
 
         # held by a deployment: Marathon's deployments are read, then the scale forced
         marathon.locked.add(APP)
-        await substrate.apply(Pool(POOL.func, SHA, POOL.task_queue, 5))
+        await substrate.apply(Pool(POOL.func, SHA, POOL.task_queue, 5, 8))
         *_, refused_put, forced = requests(server, "PUT", f"/v2/apps{APP}")
         assert "force" not in refused_put.params and forced.params["force"] == "true"
         assert requests(server, "GET", "/v2/deployments")
-        assert await substrate.pools() == [Pool(POOL.func, SHA, POOL.task_queue, 5)]
+        assert await substrate.pools() == [Pool(POOL.func, SHA, POOL.task_queue, 5, 8)]
 
         await substrate.remove(POOL.func, SHA)
         assert requests(server, "DELETE", f"/v2/apps{APP}")
         assert await substrate.pools() == []
         await substrate.remove(POOL.func, SHA)  # 404: gone already
+    finally:
+        await substrate.close()
+
+
+async def test_the_trons_app_is_sized_when_there_is_one_on_a_fake_marathon(
+    fake_marathon: tuple[kmock.RawHandler, FakeMarathon],
+) -> None:
+    server, marathon = fake_marathon
+    substrate = MarathonSubstrate(str(server.url).rstrip("/"), default_app_definition())
+    try:
+        assert await substrate.trons() is None  # no Trons' app: not ours to size
+        marathon.apps["/funcatron/tron"] = {"id": "/funcatron/tron", "instances": 2}
+        assert await substrate.trons() == 2
+        await substrate.size_trons(3)
+        [scaled] = requests(server, "PUT", "/v2/apps/funcatron/tron")
+        assert scaled.data == {"instances": 3}
+        assert await substrate.trons() == 3
     finally:
         await substrate.close()
 
@@ -176,4 +209,4 @@ def test_the_shipped_runner_app_definition_is_json_marathon_reads() -> None:
     assert json.dumps(app)
     assert app["container"]["type"] == "DOCKER"
     assert app["healthChecks"][0]["command"]["value"] == "test -f /tmp/ready"
-    assert app["taskKillGracePeriodSeconds"] >= 10  # the Runners drain within 10 s
+    assert app["taskKillGracePeriodSeconds"] >= 35  # a 30 s call drains (each app sets its own)

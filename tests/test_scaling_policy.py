@@ -119,6 +119,12 @@ def test_a_backlog_older_than_the_target_asks_for_more_whatever_the_estimate() -
     assert recommend(POLICY, backlog(count=3, age=1.5, add_rate=1), 3, None).replicas == 5
 
 
+def test_with_no_estimate_a_pool_keeping_up_wants_one_fewer() -> None:
+    # the Trons: no service time; calls arrive and none waits
+    assert recommend(POLICY, backlog(add_rate=50), 3, None).replicas == 2
+    assert recommend(POLICY, backlog(count=2, age=0.2, add_rate=50), 3, None).replicas == 3
+
+
 def test_calls_waiting_at_zero_start_a_runner_and_max_bounds_it() -> None:
     assert recommend(ScalePolicy(min=0), backlog(count=1, age=0.1), 0, None).replicas == 1
     huge = recommend(POLICY, backlog(count=10_000, age=30, add_rate=1000), 4, 1.0)

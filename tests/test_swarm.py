@@ -27,7 +27,11 @@ pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
 
 class SwarmTestPlatform(Platform):
     def up(self) -> None:
-        self.run("up", "--substrate", "swarm", *self.ports)
+        os.environ["FUNCATRON_TRON_MIN"] = "2"  # a second Tron, beside the front door's
+        try:
+            self.run("up", "--substrate", "swarm", *self.ports)
+        finally:
+            del os.environ["FUNCATRON_TRON_MIN"]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,16 @@ def test_the_platform_runs_as_services(swarm: SwarmTestPlatform, docker_client: 
     for service in docker_client.services.list():
         (network,) = service.attrs["Spec"]["TaskTemplate"]["Networks"]
         assert docker_client.networks.get(network["Target"]).name == "host"
+
+
+def test_the_trons_beyond_the_first_are_a_service_of_their_own(docker_client: Any) -> None:
+    def more_trons() -> list[Any]:
+        trons = docker_client.services.list(filters={"label": "funcatron.role=tron"})
+        return [service for service in trons if service.name.endswith("-trons")]
+
+    eventually(lambda: more_trons() and running_tasks(more_trons()[0]) == 1, "a second Tron")
+    (service,) = more_trons()
+    assert "--front-door" not in service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"]
 
 
 def test_a_deployed_bundle_serves_through_the_containers(
@@ -108,6 +122,25 @@ def test_the_autoscaler_sizes_the_runner_service_within_its_bounds(
     assert '"pool_size": 2' in listed
     swarm.run("scale", "versioned", "1")
     eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 1, "back to 1 Runner")
+
+
+def test_a_new_concurrency_updates_the_runner_service(
+    swarm: SwarmTestPlatform, docker_client: Any
+) -> None:
+    swarm.run("scale", "versioned", "--concurrency", "8")
+
+    def args() -> list[str]:
+        spec = runner_services(docker_client)[0].attrs["Spec"]
+        return list(spec["TaskTemplate"]["ContainerSpec"]["Args"])
+
+    eventually(lambda: "8" in args(), "the service updated")
+    assert args()[args().index("--concurrency") + 1] == "8"
+    spec = runner_services(docker_client)[0].attrs["Spec"]
+    assert spec["Labels"]["funcatron.concurrency"] == "8"
+    assert spec["TaskTemplate"]["ContainerSpec"]["Mounts"]  # the rest of its spec kept
+    eventually(lambda: running_tasks(runner_services(docker_client)[0]) == 1, "its new Runner")
+    assert swarm.get().status_code == 200
+    swarm.run("scale", "versioned", "--concurrency", "spec")
 
 
 def test_a_killed_runner_container_loses_no_request(

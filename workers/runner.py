@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
 from funcatron_wf.workers.log_context import capture_func_output, request_context
 from funcatron_wf.workers.python_host import PythonHost
-from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
+from funcatron_wf.workers.serving import serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -212,17 +213,25 @@ def operation_activity(
 
 
 def runner_workers(
-    client: Client, served: list[ServedFunc], bodies: BodyStore, specs: SpecStore | None = None
+    client: Client,
+    served: list[ServedFunc],
+    bodies: BodyStore,
+    specs: SpecStore | None = None,
+    *,
+    concurrency: int | None = None,
 ) -> list[Worker]:
+    """``concurrency``: calls each Func takes at once, over its spec's (the
+    controller passes what `scale --concurrency` set)."""
     return [
         Worker(
             client,
             task_queue=each.func.task_queue,
             activities=[operation_activity(each, bodies, specs)],
-            max_concurrent_activities=each.func.scale.concurrency,
+            max_concurrent_activities=concurrency or each.func.scale.concurrency,
             # Temporal's own limit for the task queue, over all its Runners
             max_task_queue_activities_per_second=each.func.scale.rate_limit,
-            graceful_shutdown_timeout=DRAIN_TIMEOUT,
+            # a scale-down cuts no call short: each may run its operation's timeout
+            graceful_shutdown_timeout=timedelta(seconds=each.func.longest_call()),
         )
         for each in served
     ]
@@ -270,9 +279,10 @@ async def run_runner(
     specs: SpecStore | None = None,
     ready_file: Path | None = None,
     broken_ok: bool = False,
+    concurrency: int | None = None,
 ) -> None:
     capture_func_output()
     with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
         served = await python_funcs(client, sources, executor, broken_ok=broken_ok)
-        workers = runner_workers(client, served, bodies, specs)
+        workers = runner_workers(client, served, bodies, specs, concurrency=concurrency)
         await serve_until_signalled(workers, ready_file=ready_file)

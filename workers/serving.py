@@ -15,6 +15,8 @@ from temporalio.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+# the Trons' (workflow tasks and routes take milliseconds); a Runner drains
+# for its Funcs' longest call (RegisteredFunc.longest_call)
 DRAIN_TIMEOUT = timedelta(seconds=10)
 
 
@@ -31,4 +33,7 @@ async def serve_until_signalled(workers: list[Worker], *, ready_file: Path | Non
         if ready_file is not None:
             ready_file.write_text("ready\n")
         await stop.wait()
-        logger.info("signalled: draining %s (at most %s)", queues, DRAIN_TIMEOUT)
+        longest = max(
+            worker.config().get("graceful_shutdown_timeout") or timedelta() for worker in workers
+        )
+        logger.info("signalled: draining %s (at most %s)", queues, longest)
