@@ -337,6 +337,18 @@ class RegistryWorkflow:
             raise ValueError("--min must be 0 or more, --max 1 or more")
         if low is not None and high is not None and low > high:
             raise ValueError(f"--min {low} is above --max {high}")
+        deployment = self._deployments[change.name]
+        for version in deployment.serving():
+            if low is not None and high is None and low > version.scale.max:
+                raise ValueError(
+                    f"--min {low} is above the max {version.scale.max} of version "
+                    f"{version.sha[:12]}'s x-funcatron-scale: give --max too"
+                )
+            if high is not None and low is None and high < version.scale.min:
+                raise ValueError(
+                    f"--max {high} is below the min {version.scale.min} of version "
+                    f"{version.sha[:12]}'s x-funcatron-scale: give --min too"
+                )
 
     @set_limits.validator
     def _check_limits(self, change: FuncChange) -> None:

@@ -184,6 +184,18 @@ def test_a_rate_limit_holds_under_a_burst(platform: ElasticPlatform) -> None:
     assert platform.pool()["policy"]["rate_limit"] == 5
 
 
+def test_bounds_past_the_specs_are_refused_naming_what_to_give(
+    platform: ElasticPlatform,
+) -> None:
+    refused = platform.run("scale", "elastic", "--min", "9", check=False)
+    assert refused.returncode != 0
+    assert "--min 9 is above the max 4" in refused.stderr and "give --max too" in refused.stderr
+    assert platform.pool()["policy"]["min"] == 1  # nothing changed
+    platform.run("scale", "elastic", "--min", "2", "--max", "3")  # both: the user's own bounds
+    assert (platform.pool()["policy"]["min"], platform.pool()["policy"]["max"]) == (2, 3)
+    platform.run("scale", "elastic", "--auto")
+
+
 def test_scale_sets_the_rate_limit_at_once_and_back_to_the_spec(
     platform: ElasticPlatform,
 ) -> None:
