@@ -13,7 +13,9 @@ and, on it:
   q. funcatron-wf through its queue source: AMQP request/reply (RabbitMQ ->
      the queue source -> Temporal -> Tron -> Runner -> reply), the same Func;
   d. the broker's own floor: AMQP request/reply to a plain aio-pika consumer;
-  h. funcatron-wf serving a chain of three echo steps (bench/echo/echo3.chain.yaml).
+  h. funcatron-wf serving a chain of three echo steps (bench/echo/echo3.chain.yaml);
+  j. funcatron-wf end to end with the same echo Func in JavaScript
+     (bench/echo-js, served by the Node language host).
 Then drives each at concurrency 1 and 32 (wrk for HTTP, bench/amqp_load.py
 for AMQP), interleaved and
 repeated over rounds (the machine is shared and noisy), and prints the
@@ -251,6 +253,7 @@ def start_stack(
     dev = ManagedProcess(
         "funcatron-wf dev",
         [str(Path(sys.executable).parent / "funcatron-wf"), "dev", str(BENCH / "echo"),
+         str(BENCH / "echo-js"),
          "--port", str(ports["a"]), "--queue", ECHO_QUEUE,
          "--temporal", f"127.0.0.1:{ports['grpc']}", "--temporal-http", f"127.0.0.1:{ports['http']}"],
         log_path=dev_log,
@@ -301,6 +304,12 @@ def start_stack(
             f"http://127.0.0.1:{ports['a']}/chain3/hi",
             "echo.bench",
         ),  # fmt: skip
+        "j": Target(
+            "j",
+            "funcatron-wf JS (Node host)",
+            f"http://127.0.0.1:{ports['a']}/echo/hi",
+            "echo-js.bench",
+        ),  # fmt: skip
     }
     pids["amqp echo"] = amqp_echo.pid
     pids["floor worker"] = floor.pid
@@ -334,6 +343,7 @@ def main() -> None:
         cpu_pids = {
             "a": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "h": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
+            "j": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "b": {n: pids[n] for n in ("temporal", "floor worker", "baselines nginx")},
             "q": {n: pids[n] for n in ("temporal", "tron", "runner", source, "rabbitmq")},
             "d": {n: pids[n] for n in ("amqp echo", "rabbitmq")},
@@ -433,7 +443,7 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
         return statistics.median(getattr(x, field) / getattr(y, field) for x, y in pairs)
 
     print("\nratios: median over rounds of the ratio within each round")
-    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d")):
+    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d"), ("j", "a")):
         print(
             f"{key}/{base}: p50 c=1 {times(paired(key, base, 1, 'p50_ms'))}   "
             f"p50 c=32 {times(paired(key, base, 32, 'p50_ms'))}   "
@@ -441,7 +451,7 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
         )
     print(
         "\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms;"
-        "\n         q/a p50 c=1 <= 1.2x; q/a throughput c=32 >= 1.0x"
+        "\n         q/a p50 c=1 <= 1.2x; q/a throughput c=32 >= 1.0x; j/a p50 c=1 <= 1.1x"
     )
     print("\nRSS (MB)        at rest   under load")
     for name in at_rest:

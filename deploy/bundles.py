@@ -8,7 +8,10 @@ An archive (``.tar.gz``) holds:
 - ``func/``: the folder as written (spec, code, chain files);
 - ``vendor/``: the folder's ``requirements.txt`` installed from wheels at
   bundle time (a Runner puts it first on ``sys.path`` and never reaches a
-  package index).
+  package index);
+- ``func/node_modules/``: a JavaScript Func's ``package.json`` dependencies
+  (not its devDependencies), installed with npm at bundle time, where Node
+  finds them.
 
 The SHA is computed over the manifest's content (name, runtime, version and
 the sorted file digests), never over archive metadata, so the same inputs
@@ -48,7 +51,7 @@ if not hasattr(
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-RUNTIMES = ("python",)  # the language hosts a Runner has; more come with theirs
+RUNTIMES = ("python", "javascript")  # the language hosts a Runner has
 FUNC_DIR = "func"
 VENDOR_DIR = "vendor"
 DEFAULT_MAX_BUNDLE_SIZE = 512 * 1024 * 1024  # bytes, packed and unpacked alike
@@ -147,6 +150,52 @@ def vendor_requirements(
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def install_node_dependencies(folder: Path, target: Path, *, say: Say = print) -> Path | None:
+    """npm-install ``package.json``'s dependencies (devDependencies left out,
+    no install scripts run) into ``target/node_modules``; None when it has none."""
+    try:
+        package = json.loads((folder / "package.json").read_text())
+    except (OSError, ValueError) as err:
+        raise BundleError(f"{folder / 'package.json'}: not a JSON package file: {err}") from err
+    if not isinstance(package, dict) or not package.get("dependencies"):
+        return None
+    # a copy of the folder: npm writes nothing into the user's, and a file:
+    # dependency inside the folder is found where package.json says
+    for relative, path in iter_folder_files(folder):
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target / relative)
+    # devDependencies (the unit tests' own) are not installed, nor looked for
+    package.pop("devDependencies", None)
+    (target / "package.json").write_text(json.dumps(package, indent=2))
+    locked = (target / "package-lock.json").is_file() or (target / "npm-shrinkwrap.json").is_file()
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BundleError(f"{folder}: its package.json has dependencies, and no `npm` is on PATH")
+    argv = [npm, "ci" if locked else "install", "--omit=dev", "--ignore-scripts", "--no-audit",
+            "--no-fund", "--install-links", "--no-package-lock"]  # fmt: skip
+    say(f"installing {folder.name}'s package.json dependencies into the bundle ...")
+    done = subprocess.run(argv, cwd=target, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BundleError(
+            f"{folder / 'package.json'}: npm could not install it:\n{done.stderr.strip()}"
+        )
+    return target / "node_modules"
+
+
+def _node_module_files(node_modules: Path) -> list[tuple[str, Path]]:
+    """(relative path, path) of every installed file, through the links npm
+    makes for file: dependencies (the bundle holds copies); no .bin links,
+    no npm bookkeeping."""
+    found = []
+    for root, directories, names in os.walk(node_modules, followlinks=True):
+        directories[:] = sorted(d for d in directories if d != ".bin")
+        for name in sorted(names):
+            path = Path(root) / name
+            if name != ".package-lock.json" and path.is_file():
+                found.append((path.relative_to(node_modules).as_posix(), path))
+    return found
+
+
 def _tar_info(name: str, size: int, executable: bool) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, 0, 0o755 if executable else 0o644
@@ -175,9 +224,16 @@ def build_bundle(
                 for path in vendor.rglob("*")
                 if path.is_file()
             )
+        if func.language == "javascript":
+            installed = install_node_dependencies(func.path, Path(scratch) / "node", say=say)
+            if installed is not None:
+                files.update(
+                    (f"{FUNC_DIR}/node_modules/{relative}", path)
+                    for relative, path in _node_module_files(installed)
+                )
         manifest = Manifest(
             name=func.name,
-            runtime="python",
+            runtime=func.language,
             version=version,
             files={name: _digest(path) for name, path in files.items()},
         )

@@ -45,9 +45,12 @@ def check_func_folders(
     return loaded
 
 
-def _target(operation_id: str, functions: dict[str, Callable[..., Any]]) -> str:
-    """'greetings.greet', or 'listPets (pets_api.list_pets)' when the name maps."""
+def _target(operation_id: str, functions: dict[str, Callable[..., Any] | None]) -> str:
+    """'greetings.greet', or 'listPets (pets_api.list_pets)' when the name maps
+    (a JavaScript Func's: its operationId names its module and export)."""
     function = functions[operation_id]
+    if function is None:
+        return operation_id
     where = f"{function.__module__}.{function.__name__}"
     return operation_id if where == operation_id else f"{operation_id} ({where})"
 

@@ -133,7 +133,12 @@ def dev(
 @main.command()
 @click.argument("name")
 @click.option(
-    "--lang", "language", default="python", show_default=True, help="The Func's language."
+    "--lang",
+    "language",
+    type=click.Choice(["python", "js"]),
+    default="python",
+    show_default=True,
+    help="The Func's language.",
 )
 @click.option(
     "--dir",
@@ -151,8 +156,11 @@ def new(name: str, language: str, directory: Path) -> None:
         folder = scaffold(name, directory, language)
     except FuncatronError as err:
         raise click.ClickException(str(err)) from err
+    unit_tests = (
+        f"`cd {folder} && npm install && npm test`" if language == "js" else f"`pytest {folder}`"
+    )
     click.echo(
-        f"created {folder}: serve it with `funcatron-wf dev {folder}`, test it with `pytest {folder}`"
+        f"created {folder}: serve it with `funcatron-wf dev {folder}`, test it with {unit_tests}"
     )
 
 

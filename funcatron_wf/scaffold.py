@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 from funcatron_wf.engine.errors import FuncatronError
+from funcatron_wf.workers.node_host import NODE_DIR
 
 NAME_PATTERN = r"[a-z][a-z0-9-]{0,62}"
-LANGUAGES = ("python",)
+LANGUAGES = ("python", "js")
 
 SPEC = """openapi: 3.1.0
 info:
@@ -35,7 +36,7 @@ paths:
                 properties: {{greeting: {{type: string}}}}
   /items:
     post:
-      operationId: {module}.add_item
+      operationId: {module}.{add_item}
       summary: Store an item (here, just echo it with an id)
       requestBody:
         required: true
@@ -103,6 +104,61 @@ tests with `pytest {name}`; deploy it with `funcatron-wf deploy {name}`.
 """
 
 
+JS_PACKAGE = """{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "private": true,
+  "description": "The {name} Func for funcatron-wf",
+  "scripts": {{"test": "node --test"}},
+  "devDependencies": {{"funcatron": "file:{funcatron}"}}
+}}
+"""
+
+JS_CODE = """// The {name} Func's operations: plain functions, each given one object
+// with the parameters by name, the body and the request (see the README
+// of funcatron-wf for the calling convention).
+const {{ HTTPError, Response }} = require("funcatron");
+
+exports.hello = ({{ who }}) => ({{ greeting: `Hello, ${{who}}` }});
+
+exports.addItem = async ({{ body, request }}) => {{
+  if (body.name.trim() === "") throw new HTTPError(422, "an item needs a name");
+  const item = {{ id: request.request_id.slice(0, 8), quantity: 1, ...body }};
+  return new Response(item, {{ status: 201 }});
+}};
+"""
+
+JS_TEST = """// Unit tests: a Func is a plain function, so call it (`npm install` once,
+// then `npm test`).
+const test = require("node:test");
+const assert = require("node:assert");
+const {{ HTTPError }} = require("funcatron");
+const {{ hello, addItem }} = require("./{module}");
+
+test("hello", () => {{
+  assert.deepStrictEqual(hello({{ who: "Ada" }}), {{ greeting: "Hello, Ada" }});
+}});
+
+test("addItem", async () => {{
+  const request = {{ request_id: "0123456789abcdef0123456789abcdef" }};
+  const added = await addItem({{ body: {{ name: "pen" }}, request }});
+  assert.strictEqual(added.status, 201);
+  assert.deepStrictEqual(added.body, {{ id: "01234567", quantity: 1, name: "pen" }});
+  await assert.rejects(addItem({{ body: {{ name: " " }}, request }}), HTTPError);
+}});
+"""
+
+JS_README = """# {name}
+
+A JavaScript Func for funcatron-wf: `openapi.yaml` declares its endpoints
+and `{module}.js` exports the function each `operationId` names. Serve it
+with `funcatron-wf dev {name}` (a save reloads it) and call it with
+`curl -H 'Host: {name}.local' http://127.0.0.1:8080/hello/Ada`; run its unit
+tests with `npm install && npm test`; deploy it with `funcatron-wf deploy
+{name}` (the dependencies in package.json are installed into the bundle).
+"""
+
+
 def scaffold(name: str, directory: Path, language: str = "python") -> Path:
     """Write the folder ``directory/name``, refusing one that exists and is not empty."""
     if not re.fullmatch(NAME_PATTERN, name):
@@ -116,12 +172,25 @@ def scaffold(name: str, directory: Path, language: str = "python") -> Path:
         raise FuncatronError(f"{folder} exists and is not empty; choose another NAME or --dir")
     module = name.replace("-", "_") + "_ops"  # unique per Func: dev serves several in one process
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "openapi.yaml": SPEC,
-        f"{module}.py": CODE,
-        f"test_{module}.py": TEST,
-        "README.md": README,
-    }
+    if language == "js":
+        files = {
+            "openapi.yaml": SPEC.replace("{add_item}", "addItem"),
+            "package.json": JS_PACKAGE,
+            f"{module}.js": JS_CODE,
+            f"{module}.test.js": JS_TEST,
+            "README.md": JS_README,
+        }
+    else:
+        files = {
+            "openapi.yaml": SPEC.replace("{add_item}", "add_item"),
+            f"{module}.py": CODE,
+            f"test_{module}.py": TEST,
+            "README.md": README,
+        }
+    # a JavaScript Func's unit tests require the platform's own package
+    funcatron = NODE_DIR / "funcatron"
     for file_name, template in files.items():
-        (folder / file_name).write_text(template.format(name=name, module=module))
+        (folder / file_name).write_text(
+            template.format(name=name, module=module, funcatron=funcatron)
+        )
     return folder

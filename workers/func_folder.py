@@ -32,6 +32,7 @@ from funcatron_wf.engine.contracts import (
 from funcatron_wf.engine.errors import ChainError, FuncFolderError
 from funcatron_wf.engine.spec_rewriting import SpecRewrite
 from funcatron_wf.engine.specs import Spec, find_spec_file, load_spec
+from funcatron_wf.workers.node_host import check_node_folder, is_node_folder
 from funcatron_wf.workers.python_host import load_operations
 
 _IGNORED_PARTS = {"__pycache__", ".git", ".venv", "node_modules"}
@@ -144,10 +145,20 @@ class FuncFolder:
             scale=self.scale,
         )
 
-    def resolve_operations(self) -> dict[str, Callable[..., Any]]:
-        """Import the folder's code and map each operationId to its function
-        (workers/python_host.py), raising FuncFolderError naming the operation."""
-        return load_operations(self.path, self.routes)
+    @property
+    def language(self) -> str:
+        """ "javascript" for a folder with a package.json, else "python"."""
+        return "javascript" if is_node_folder(self.path) else "python"
+
+    def resolve_operations(self) -> dict[str, Callable[..., Any] | None]:
+        """Load the folder's code and map each operationId to its function
+        (workers/python_host.py; a JavaScript Func's are loaded by a Node
+        host and checked, None here), raising FuncFolderError naming the
+        operation."""
+        if self.language == "javascript":
+            check_node_folder(self.path, self.routes)
+            return {route.operation_id: None for route in self.routes if route.chain is None}
+        return dict(load_operations(self.path, self.routes))
 
 
 def link_chains(folders: list[FuncFolder]) -> list[FuncFolder]:

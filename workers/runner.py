@@ -49,6 +49,7 @@ from funcatron_wf.engine.validation import OperationValidator, response_violatio
 from funcatron_wf.workers.func_folder import folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
 from funcatron_wf.workers.log_context import capture_func_output, request_context
+from funcatron_wf.workers.node_host import is_node_folder, node_host
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.serving import serve_until_signalled
 
@@ -253,20 +254,26 @@ class FuncSource:
         return cls(path, func_name_for(path), folder_sha(path))
 
 
-async def python_funcs(
+async def load_funcs(
     client: Client,
     sources: list[FuncSource],
     executor: ThreadPoolExecutor,
     *,
     broken_ok: bool = False,
 ) -> list[ServedFunc]:
-    """Each Func version as the Registry holds it, with its code loaded."""
+    """Each Func version as the Registry holds it, with its code loaded: a
+    Python Func's in this process, a JavaScript Func's in its Node host."""
     served = []
     for source in sources:
-        if source.vendor is not None and str(source.vendor) not in sys.path:
-            sys.path.insert(0, str(source.vendor))  # the bundle's pinned dependencies first
         func = await registered_func(client, source.name, source.sha)
-        host = PythonHost.load(source.folder, func.routes, executor, broken_ok=broken_ok)
+        host: LanguageHost
+        if is_node_folder(source.folder):
+            host = node_host(source.folder, func.routes, broken_ok=broken_ok)
+            await host.start()
+        else:
+            if source.vendor is not None and str(source.vendor) not in sys.path:
+                sys.path.insert(0, str(source.vendor))  # the bundle's pinned dependencies first
+            host = PythonHost.load(source.folder, func.routes, executor, broken_ok=broken_ok)
         served.append(ServedFunc(func, host))
     return served
 
@@ -283,6 +290,10 @@ async def run_runner(
 ) -> None:
     capture_func_output()
     with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
-        served = await python_funcs(client, sources, executor, broken_ok=broken_ok)
+        served = await load_funcs(client, sources, executor, broken_ok=broken_ok)
         workers = runner_workers(client, served, bodies, specs, concurrency=concurrency)
-        await serve_until_signalled(workers, ready_file=ready_file)
+        try:
+            await serve_until_signalled(workers, ready_file=ready_file)
+        finally:
+            for each in served:
+                await each.host.close()  # a Node host's process ends with its Runner

@@ -1,0 +1,1 @@
+exports.echo = ({ word }) => ({ echo: word });

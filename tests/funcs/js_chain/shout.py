@@ -1,0 +1,2 @@
+def shout(body):
+    return {"shouted": body["greeting"].upper() + "!"}
