@@ -46,7 +46,7 @@ lint: deps
 	$(BIN)/ruff format --check .
 	tools/static-checks
 
-deps: system-deps $(VENV)/.installed node_modules/.installed
+deps: system-deps $(VENV)/.installed node_modules/.installed workers/jvm/funcatron-host.jar
 
 system-deps:
 	tools/system-deps
@@ -56,6 +56,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip==26.3 setuptools==84.2.1 wheel==0.48.0
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+
+# The JVM language host's own JAR (javac, from workers/jvm/src; shipped in the wheel).
+workers/jvm/funcatron-host.jar: $(wildcard workers/jvm/src/funcatron/*.java) $(VENV)/.installed
+	$(BIN)/python -c "from funcatron_wf.workers.jvm_host import host_jar; host_jar()"
 
 # swagger2openapi converts Swagger 2.0 specs so openapi-core validates them.
 node_modules/.installed: package.json package-lock.json

@@ -15,7 +15,9 @@ and, on it:
   d. the broker's own floor: AMQP request/reply to a plain aio-pika consumer;
   h. funcatron-wf serving a chain of three echo steps (bench/echo/echo3.chain.yaml);
   j. funcatron-wf end to end with the same echo Func in JavaScript
-     (bench/echo-js, served by the Node language host).
+     (bench/echo-js, served by the Node language host);
+  v. the same in Java (bench/echo-java, built here, served by the JVM host,
+     warm). The JVM host's start time is timed first.
 Then drives each at concurrency 1 and 32 (wrk for HTTP, bench/amqp_load.py
 for AMQP), interleaved and
 repeated over rounds (the machine is shared and noisy), and prints the
@@ -53,6 +55,7 @@ from funcatron_wf.sources.http_front import NGINX, NginxTemplate
 
 BENCH = Path(__file__).resolve().parent
 CONCURRENCIES = (1, 32)
+SETTLE_SECONDS = 3.0  # after a c=32 run: its last requests take ~1-2 s to finish
 ECHO_QUEUE = "bench.echo"  # the platform's queue source consumes it
 DIRECT_QUEUE = "bench.direct"  # a plain aio-pika consumer answers it
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -234,6 +237,34 @@ def stack_ports() -> dict[str, int]:
     return {name: any_free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
 
 
+def build_java_echo(runtime: Path) -> Path:
+    """bench/echo-java with its JAR built (javac against the host's API)."""
+    from funcatron_wf.workers.jvm_host import host_jar
+
+    folder = shutil.copytree(BENCH / "echo-java", runtime / "echo-java")
+    classes = runtime / "echo-java-classes"
+    sources = [str(p) for p in (folder / "java").rglob("*.java")]
+    subprocess.run(["javac", "--release", "17", "-cp", str(host_jar()), "-d", str(classes),
+                    *sources], check=True)  # fmt: skip
+    subprocess.run(["jar", "--create", "--file", str(folder / "echo.jar"), "-C", str(classes), "."],
+                   check=True)  # fmt: skip
+    return folder
+
+
+def jvm_start_seconds(folder: Path, samples: int = 3) -> float:
+    """The JVM host's start: loading the Func and saying ready (median)."""
+    from funcatron_wf.engine.contracts import Route
+    from funcatron_wf.workers.jvm_host import check_jvm_folder
+
+    routes = [Route("", "/", "GET", "/echo/{word}", "echo.Echo.echo")]
+    taken = []
+    for _ in range(samples):
+        started = time.monotonic()
+        check_jvm_folder(folder, routes)
+        taken.append(time.monotonic() - started)
+    return statistics.median(taken)
+
+
 def start_stack(
     runtime: Path, processes: list[ManagedProcess]
 ) -> tuple[dict[str, Target], dict[str, int]]:
@@ -249,11 +280,12 @@ def start_stack(
     wait_until(lambda: port_accepts("127.0.0.1", ports["direct"]), process=direct, what="listening")
     floor, baselines = start_floor(runtime, ports, processes)
 
+    echo_java = build_java_echo(runtime)
     dev_log = runtime / "dev.log"
     dev = ManagedProcess(
         "funcatron-wf dev",
         [str(Path(sys.executable).parent / "funcatron-wf"), "dev", str(BENCH / "echo"),
-         str(BENCH / "echo-js"),
+         str(BENCH / "echo-js"), str(echo_java),
          "--port", str(ports["a"]), "--queue", ECHO_QUEUE,
          "--temporal", f"127.0.0.1:{ports['grpc']}", "--temporal-http", f"127.0.0.1:{ports['http']}"],
         log_path=dev_log,
@@ -282,6 +314,19 @@ def start_stack(
         "a": Target(
             "a", "funcatron-wf (echo Func)", f"http://127.0.0.1:{ports['a']}/echo/hi", "echo.bench"
         ),
+        # the same Func in other languages, right after a: paired with it
+        "j": Target(
+            "j",
+            "funcatron-wf JS (Node host)",
+            f"http://127.0.0.1:{ports['a']}/echo/hi",
+            "echo-js.bench",
+        ),  # fmt: skip
+        "v": Target(
+            "v",
+            "funcatron-wf Java (JVM host)",
+            f"http://127.0.0.1:{ports['a']}/echo/hi",
+            "echo-java.bench",
+        ),  # fmt: skip
         "b": Target("b", "Temporal floor", f"http://127.0.0.1:{ports['b']}/echo/hi", "floor"),
         "c": Target(
             "c", "direct (nginx -> Python)", f"http://127.0.0.1:{ports['c']}/echo/hi", "direct"
@@ -303,12 +348,6 @@ def start_stack(
             "funcatron-wf chain, 3 steps",
             f"http://127.0.0.1:{ports['a']}/chain3/hi",
             "echo.bench",
-        ),  # fmt: skip
-        "j": Target(
-            "j",
-            "funcatron-wf JS (Node host)",
-            f"http://127.0.0.1:{ports['a']}/echo/hi",
-            "echo-js.bench",
         ),  # fmt: skip
     }
     pids["amqp echo"] = amqp_echo.pid
@@ -335,6 +374,9 @@ def main() -> None:
     try:
         print("starting Temporal, the floor, the direct baseline and funcatron-wf ...", flush=True)
         targets, pids = start_stack(runtime, processes)
+        print(
+            f"JVM host start (load the Func, say ready): {jvm_start_seconds(runtime / 'echo-java'):.2f} s"
+        )
         source = f"source-{ECHO_QUEUE}"
         platform = {
             name: pids[name] for name in ("tron", "runner", "nginx", "temporal", source, "rabbitmq")
@@ -344,6 +386,7 @@ def main() -> None:
             "a": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "h": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "j": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
+            "v": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "b": {n: pids[n] for n in ("temporal", "floor worker", "baselines nginx")},
             "q": {n: pids[n] for n in ("temporal", "tron", "runner", source, "rabbitmq")},
             "d": {n: pids[n] for n in ("amqp echo", "rabbitmq")},
@@ -378,6 +421,10 @@ def main() -> None:
                             spent = (cpu_seconds(p) - before[n]) * 1000 / handled
                             cpu_per_request[target.key].setdefault(n, []).append(spent)
                     samples.setdefault((target.key, connections), []).append(sample)
+                    if connections > 1:
+                        # the requests still in flight when wrk stopped finish
+                        # before the next target runs, not during it
+                        time.sleep(SETTLE_SECONDS)
                     print(
                         f"  round {round_number} c={connections:<2} {target.label:26} "
                         f"p50 {sample.p50_ms:7.2f} ms  p99 {sample.p99_ms:7.2f} ms  {sample.rps:8.1f} req/s",
@@ -443,7 +490,7 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
         return statistics.median(getattr(x, field) / getattr(y, field) for x, y in pairs)
 
     print("\nratios: median over rounds of the ratio within each round")
-    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d"), ("j", "a")):
+    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d"), ("j", "a"), ("v", "a")):
         print(
             f"{key}/{base}: p50 c=1 {times(paired(key, base, 1, 'p50_ms'))}   "
             f"p50 c=32 {times(paired(key, base, 32, 'p50_ms'))}   "
@@ -452,6 +499,7 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
     print(
         "\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms;"
         "\n         q/a p50 c=1 <= 1.2x; q/a throughput c=32 >= 1.0x; j/a p50 c=1 <= 1.1x"
+        "\n         v/a: the JVM host's per-request overhead, warm"
     )
     print("\nRSS (MB)        at rest   under load")
     for name in at_rest:

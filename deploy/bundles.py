@@ -51,7 +51,7 @@ if not hasattr(
 
 MANIFEST = "manifest.json"
 FORMAT = 1
-RUNTIMES = ("python", "javascript")  # the language hosts a Runner has
+RUNTIMES = ("python", "javascript", "jvm")  # the language hosts a Runner has
 FUNC_DIR = "func"
 VENDOR_DIR = "vendor"
 DEFAULT_MAX_BUNDLE_SIZE = 512 * 1024 * 1024  # bytes, packed and unpacked alike
@@ -187,11 +187,19 @@ def _node_module_files(node_modules: Path) -> list[tuple[str, Path]]:
     makes for file: dependencies (the bundle holds copies); no .bin links,
     no npm bookkeeping."""
     found = []
+    inside = node_modules.parent.resolve()  # the folder's copy: a link may not leave it
     for root, directories, names in os.walk(node_modules, followlinks=True):
-        directories[:] = sorted(d for d in directories if d != ".bin")
+        directories[:] = sorted(
+            d for d in directories
+            if d != ".bin" and (Path(root) / d).resolve().is_relative_to(inside)
+        )  # fmt: skip
         for name in sorted(names):
             path = Path(root) / name
-            if name != ".package-lock.json" and path.is_file():
+            if (
+                name != ".package-lock.json"
+                and path.is_file()
+                and path.resolve().is_relative_to(inside)
+            ):
                 found.append((path.relative_to(node_modules).as_posix(), path))
     return found
 

@@ -135,7 +135,7 @@ def dev(
 @click.option(
     "--lang",
     "language",
-    type=click.Choice(["python", "js"]),
+    type=click.Choice(["python", "js", "java", "scala", "clojure"]),
     default="python",
     show_default=True,
     help="The Func's language.",

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 
 from funcatron_wf.engine.errors import FuncatronError
+from funcatron_wf.scaffold_jvm import JVM_LANGUAGES, jvm_files
 from funcatron_wf.workers.node_host import NODE_DIR
 
 NAME_PATTERN = r"[a-z][a-z0-9-]{0,62}"
-LANGUAGES = ("python", "js")
+LANGUAGES = ("python", "js", "java", "scala", "clojure")
 
 SPEC = """openapi: 3.1.0
 info:
@@ -22,7 +23,7 @@ servers:
 paths:
   /hello/{{who}}:
     get:
-      operationId: {module}.hello
+      operationId: {hello}
       summary: Greet someone
       parameters:
         - {{name: who, in: path, required: true, schema: {{type: string}}}}
@@ -36,7 +37,7 @@ paths:
                 properties: {{greeting: {{type: string}}}}
   /items:
     post:
-      operationId: {module}.{add_item}
+      operationId: {add_item}
       summary: Store an item (here, just echo it with an id)
       requestBody:
         required: true
@@ -172,25 +173,37 @@ def scaffold(name: str, directory: Path, language: str = "python") -> Path:
         raise FuncatronError(f"{folder} exists and is not empty; choose another NAME or --dir")
     module = name.replace("-", "_") + "_ops"  # unique per Func: dev serves several in one process
     folder.mkdir(parents=True, exist_ok=True)
-    if language == "js":
-        files = {
-            "openapi.yaml": SPEC.replace("{add_item}", "addItem"),
-            "package.json": JS_PACKAGE,
-            f"{module}.js": JS_CODE,
-            f"{module}.test.js": JS_TEST,
-            "README.md": JS_README,
-        }
+    if language in JVM_LANGUAGES:
+        files = jvm_files(language, name, SPEC)
     else:
+        if language == "js":
+            templates = {
+                "openapi.yaml": SPEC.replace("{hello}", "{module}.hello").replace(
+                    "{add_item}", "{module}.addItem"
+                ),
+                "package.json": JS_PACKAGE,
+                f"{module}.js": JS_CODE,
+                f"{module}.test.js": JS_TEST,
+                "README.md": JS_README,
+            }
+        else:
+            templates = {
+                "openapi.yaml": SPEC.replace("{hello}", "{module}.hello").replace(
+                    "{add_item}", "{module}.add_item"
+                ),
+                f"{module}.py": CODE,
+                f"test_{module}.py": TEST,
+                "README.md": README,
+            }
+        # a JavaScript Func's unit tests require the platform's own package
+        funcatron = NODE_DIR / "funcatron"
         files = {
-            "openapi.yaml": SPEC.replace("{add_item}", "add_item"),
-            f"{module}.py": CODE,
-            f"test_{module}.py": TEST,
-            "README.md": README,
+            file_name: template.format(name=name, module=module, funcatron=funcatron)
+            for file_name, template in templates.items()
         }
-    # a JavaScript Func's unit tests require the platform's own package
-    funcatron = NODE_DIR / "funcatron"
-    for file_name, template in files.items():
-        (folder / file_name).write_text(
-            template.format(name=name, module=module, funcatron=funcatron)
-        )
+    for file_name, text in files.items():
+        (folder / file_name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / file_name).write_text(text)
+        if file_name.endswith(".sh"):
+            (folder / file_name).chmod(0o755)
     return folder

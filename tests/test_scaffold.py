@@ -35,18 +35,22 @@ def test_a_new_func_passes_its_own_test_and_is_served(tmp_path: Path) -> None:
 
 
 def served_as_scaffolded(folder: Path, log: Path) -> None:
-    """`dev` serves the new folder: its GET, its POST, its schema and its HTTPError."""
     with running(DevProcess([folder], log)) as dev:
-        host = {"host": f"{folder.name}.local"}
-        greeting = httpx.get(f"{dev.url}/hello/Ada", headers=host, timeout=30)
-        assert greeting.json() == {"greeting": "Hello, Ada"}
-        item = httpx.post(f"{dev.url}/items", headers=host, json={"name": "pen"}, timeout=30)
-        assert item.status_code == 201, item.text
-        assert item.json() == {"id": item.headers["x-request-id"][:8], "quantity": 1, "name": "pen"}
-        refused = httpx.post(f"{dev.url}/items", headers=host, json={"quantity": 0}, timeout=30)
-        assert refused.status_code == 400  # the spec's schema, before any code runs
-        unnamed = httpx.post(f"{dev.url}/items", headers=host, json={"name": " "}, timeout=30)
-        assert unnamed.status_code == 422  # the Func's own HTTPError
+        serves_the_scaffold(dev.url, folder.name)
+
+
+def serves_the_scaffold(url: str, name: str) -> None:
+    """A new folder, served: its GET, its POST, its schema and its HTTPError."""
+    host = {"host": f"{name}.local"}
+    greeting = httpx.get(f"{url}/hello/Ada", headers=host, timeout=30)
+    assert greeting.json() == {"greeting": "Hello, Ada"}
+    item = httpx.post(f"{url}/items", headers=host, json={"name": "pen"}, timeout=30)
+    assert item.status_code == 201, item.text
+    assert item.json() == {"id": item.headers["x-request-id"][:8], "quantity": 1, "name": "pen"}
+    refused = httpx.post(f"{url}/items", headers=host, json={"quantity": 0}, timeout=30)
+    assert refused.status_code == 400  # the spec's schema, before any code runs
+    unnamed = httpx.post(f"{url}/items", headers=host, json={"name": " "}, timeout=30)
+    assert unnamed.status_code == 422  # the Func's own HTTPError
 
 
 def test_a_new_javascript_func_passes_its_own_test_and_is_served(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from funcatron_wf.engine.contracts import (
 from funcatron_wf.engine.errors import ChainError, FuncFolderError
 from funcatron_wf.engine.spec_rewriting import SpecRewrite
 from funcatron_wf.engine.specs import Spec, find_spec_file, load_spec
+from funcatron_wf.workers.jvm_host import check_jvm_folder, is_jvm_folder
 from funcatron_wf.workers.node_host import check_node_folder, is_node_folder
 from funcatron_wf.workers.python_host import load_operations
 
@@ -64,6 +65,16 @@ def folder_sha(folder: Path) -> str:
         digest.update(relative.encode() + b"\0")
         digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
+
+
+def folder_language(folder: Path) -> str:
+    """ "javascript" (a package.json), "jvm" (JARs, or Clojure sources in
+    src/), else "python": which language host serves the folder."""
+    if is_node_folder(folder):
+        return "javascript"
+    if is_jvm_folder(folder):
+        return "jvm"
+    return "python"
 
 
 def func_name_for(folder: Path) -> str:
@@ -147,18 +158,18 @@ class FuncFolder:
 
     @property
     def language(self) -> str:
-        """ "javascript" for a folder with a package.json, else "python"."""
-        return "javascript" if is_node_folder(self.path) else "python"
+        return folder_language(self.path)
 
     def resolve_operations(self) -> dict[str, Callable[..., Any] | None]:
         """Load the folder's code and map each operationId to its function
-        (workers/python_host.py; a JavaScript Func's are loaded by a Node
+        (workers/python_host.py; a JavaScript or JVM Func's are loaded by its
         host and checked, None here), raising FuncFolderError naming the
         operation."""
-        if self.language == "javascript":
-            check_node_folder(self.path, self.routes)
-            return {route.operation_id: None for route in self.routes if route.chain is None}
-        return dict(load_operations(self.path, self.routes))
+        if self.language == "python":
+            return dict(load_operations(self.path, self.routes))
+        check = check_node_folder if self.language == "javascript" else check_jvm_folder
+        check(self.path, self.routes)
+        return {route.operation_id: None for route in self.routes if route.chain is None}
 
 
 def link_chains(folders: list[FuncFolder]) -> list[FuncFolder]:

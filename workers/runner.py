@@ -46,10 +46,11 @@ from funcatron_wf.engine.spec_store import SpecStore, registered_spec
 from funcatron_wf.engine.specs import replies_json_only
 from funcatron_wf.engine.tracing import func_span
 from funcatron_wf.engine.validation import OperationValidator, response_violations
-from funcatron_wf.workers.func_folder import folder_sha, func_name_for
+from funcatron_wf.workers.func_folder import folder_language, folder_sha, func_name_for
 from funcatron_wf.workers.hosts import FuncRaised, HostCall, HostLost, LanguageHost, body_kind
+from funcatron_wf.workers.jvm_host import jvm_host
 from funcatron_wf.workers.log_context import capture_func_output, request_context
-from funcatron_wf.workers.node_host import is_node_folder, node_host
+from funcatron_wf.workers.node_host import node_host
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.serving import serve_until_signalled
 
@@ -262,13 +263,15 @@ async def load_funcs(
     broken_ok: bool = False,
 ) -> list[ServedFunc]:
     """Each Func version as the Registry holds it, with its code loaded: a
-    Python Func's in this process, a JavaScript Func's in its Node host."""
+    Python Func's in this process, a JavaScript or JVM Func's in its host."""
     served = []
     for source in sources:
         func = await registered_func(client, source.name, source.sha)
         host: LanguageHost
-        if is_node_folder(source.folder):
-            host = node_host(source.folder, func.routes, broken_ok=broken_ok)
+        language = folder_language(source.folder)
+        if language != "python":
+            start = node_host if language == "javascript" else jvm_host
+            host = start(source.folder, func.routes, broken_ok=broken_ok)
             await host.start()
         else:
             if source.vendor is not None and str(source.vendor) not in sys.path:

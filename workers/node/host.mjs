@@ -3,6 +3,8 @@
 //
 //   node host.mjs FOLDER OPERATIONS_JSON [--check]
 //
+// OPERATIONS_JSON: {operationId: "module.exportName"}.
+//
 // It loads each operation (`module.exportName`: FOLDER/module.js, .mjs or
 // .cjs, CommonJS or ES module), says "ready" on the pipe FUNCATRON_HOST_FD
 // names, then reads calls, one JSON line each, from stdin and answers each
@@ -16,19 +18,18 @@ import fs from "node:fs";
 import { register } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import util from "node:util";
 
-const here = path.dirname(new URL(import.meta.url).pathname);
+const here = path.dirname(fileURLToPath(import.meta.url));
 const packageFile = path.join(here, "funcatron", "index.js");
 register("./hooks.mjs", import.meta.url, { data: { packageUrl: pathToFileURL(packageFile).href } });
 const RESPONSE = Symbol.for("funcatron.Response");
 const HTTP_ERROR = Symbol.for("funcatron.HTTPError");
 
 const [folder, operationsJson, mode] = process.argv.slice(2);
-// the answers' pipe (FUNCATRON_HOST_FD); --check: stdout
-const answersFd = Number(process.env.FUNCATRON_HOST_FD);
-const toRunner = mode === "--check" ? process.stdout : fs.createWriteStream(null, { fd: answersFd });
+// the answers' pipe (FUNCATRON_HOST_FD), --check included
+const toRunner = fs.createWriteStream(null, { fd: Number(process.env.FUNCATRON_HOST_FD) });
 const currentCall = new AsyncLocalStorage(); // the call id a log line belongs to
 
 function send(message) {
@@ -45,19 +46,26 @@ for (const [method, level] of Object.entries(LEVELS)) {
 }
 process.on("unhandledRejection", (reason) => {
   // a promise a Func forgot to await: said, never fatal to the other calls
-  send({ type: "log", id: null, level: "error", message: `unhandled rejection: ${util.inspect(reason)}` });
+  send({ type: "log", id: currentCall.getStore() ?? null, level: "error", message: `unhandled rejection: ${util.inspect(reason)}` });
+});
+process.on("uncaughtException", (error) => {
+  // thrown from a Func's timer or callback: said, and the other calls go on
+  send({ type: "log", id: currentCall.getStore() ?? null, level: "error", message: `uncaught exception: ${error?.stack ?? util.inspect(error)}` });
 });
 
-async function loadOperation(operationId) {
-  const dot = operationId.lastIndexOf(".");
+async function loadOperation(target) {
+  const dot = target.lastIndexOf(".");
   if (dot <= 0) {
     throw new Error("must be module.exportName (e.g. handlers.getPet)");
   }
-  const modulePath = operationId.slice(0, dot);
-  const exportName = operationId.slice(dot + 1);
+  const modulePath = target.slice(0, dot);
+  const exportName = target.slice(dot + 1);
   const candidates = [".js", ".mjs", ".cjs", "/index.js"].map((ending) =>
-    path.join(folder, modulePath + ending),
+    path.resolve(folder, modulePath + ending),
   );
+  if (candidates.some((candidate) => !candidate.startsWith(path.resolve(folder) + path.sep))) {
+    throw new Error(`names module ${JSON.stringify(modulePath)}, outside the Func's folder`);
+  }
   const file = candidates.find((candidate) => fs.existsSync(candidate));
   if (file === undefined) {
     throw new Error(`names module ${JSON.stringify(modulePath)}, which is not in this folder (looked for ${modulePath}.js, .mjs, .cjs)`);
@@ -135,7 +143,7 @@ async function answer(operations, call) {
     } else if (error !== null && typeof error === "object" && error[HTTP_ERROR]) {
       const headers = {};
       for (const [name, value] of Object.entries(error.headers ?? {})) headers[name.toLowerCase()] = String(value);
-      send({ type: "http_error", id: call.id, status: error.status, title: error.title, detail: error.detail, headers });
+      send({ type: "http_error", id: call.id, status: error.status, title: error.title, detail: error.detail || null, headers });
     } else {
       const name = error?.name ?? typeof error;
       const stack = error?.stack ?? util.inspect(error);
@@ -147,9 +155,10 @@ async function answer(operations, call) {
 async function main() {
   const operations = new Map();
   const problems = [];
-  for (const operationId of JSON.parse(operationsJson)) {
+  // operationId -> module.exportName (the same, unless the spec names a module)
+  for (const [operationId, target] of Object.entries(JSON.parse(operationsJson))) {
     try {
-      operations.set(operationId, await loadOperation(operationId));
+      operations.set(operationId, await loadOperation(target));
     } catch (error) {
       problems.push({ operation: operationId, problem: error.message });
       const broken = () => {};
@@ -159,8 +168,9 @@ async function main() {
   }
   send({ type: "ready", operations: [...operations.keys()], problems, node: process.version });
   if (mode === "--check") {
-    process.exitCode = 0;
-    return; // stdout flushes before the process ends
+    // the answer flushed, end: a module's timers or sockets must not keep it
+    toRunner.end(() => process.exit(0));
+    return;
   }
   const calls = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   calls.on("line", (line) => {
