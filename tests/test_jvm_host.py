@@ -8,6 +8,7 @@ host's JAR; the Clojure ones are their sources."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from funcatron_wf.workers.jvm_host import host_jar
 from tests.conftest import REPO, problem_document
 from tests.dev_process import FUNCATRON, DevProcess, running
+from tests.test_platform import Platform, platform_up
 from tests.test_scaffold import serves_the_scaffold
 
 FUNCS = REPO / "tests" / "funcs"
@@ -188,3 +190,20 @@ def test_new_jvm_funcs_build_and_are_served(tmp_path: Path) -> None:
     with running(DevProcess(folders, tmp_path / "dev.log")) as dev:  # a JVM each
         for folder in folders:
             serves_the_scaffold(dev.url, folder.name)
+
+
+def test_a_bundled_java_func_deploys_and_serves_on_the_local_platform(tmp_path: Path) -> None:
+    api = host_jar()
+    sources = sorted(str(p) for p in (FUNCS / "jvm_java" / "java").rglob("*.java"))
+    folder = built(
+        "jvm_java", tmp_path, ["javac", "--release", "17", "-cp", api, *sources], "pets.jar"
+    )
+    with platform_up(Platform(tmp_path / "platform")) as platform:
+        platform.run("deploy", str(folder))
+        listed = json.loads(platform.run("ls", "--json").stdout)
+        assert [d["name"] for d in listed["deployments"]] == ["jvm-java"]
+        reply = httpx.get(
+            f"http://127.0.0.1:{platform.port}/pets/1", headers={"host": "java.local"}, timeout=60
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["name"] == "Rex"

@@ -118,6 +118,18 @@ def test_a_host_killed_mid_request_is_restarted_and_the_request_retried(
     assert http.get("/pets/1", headers=JS).status_code == 200  # and serves on
 
 
+def test_a_call_that_spins_past_its_timeout_is_a_504_and_its_host_is_replaced(
+    dev: DevProcess, http: httpx.Client
+) -> None:
+    reply = http.get("/hangs", headers=JS)
+    assert reply.status_code == 504, reply.text
+    deadline = time.monotonic() + 30
+    while "later.hangs was cancelled: stopping the Node host" not in dev.output():
+        assert time.monotonic() < deadline, dev.output()[-3000:]
+        time.sleep(0.2)
+    assert http.get("/pets/1", headers=JS).status_code == 200  # a new host serves on
+
+
 def test_a_chain_of_a_javascript_step_and_a_python_step(http: httpx.Client) -> None:
     reply = http.post("/greet-loudly", json={"name": "Ada"}, headers={"host": "chain.local"})
     assert reply.status_code == 200, reply.text

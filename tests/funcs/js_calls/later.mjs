@@ -19,3 +19,7 @@ export function diesOnFirstTry({ request }) {
 export function greet({ body }) {
   return Promise.resolve({ greeting: `Hello, ${body.name}` });
 }
+
+export function hangs() {
+  for (;;) {} // spins: only the end of its process stops it
+}
