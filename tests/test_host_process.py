@@ -118,3 +118,14 @@ def test_check_mode_answers_whatever_the_code_prints_and_keeps_running(folder: P
     assert time.monotonic() - started < 10  # its interval timer did not keep it
     with pytest.raises(FuncFolderError, match="exports no function"):
         check_node_folder(folder, routes("ops.missing"))
+
+
+async def test_a_value_json_cannot_carry_is_a_400_and_the_host_serves_on(
+    host: HostProcess,
+) -> None:
+    first = await pid_of(host)
+    odd = call("ops.pid")
+    odd.call.parameters = {"x": float("nan")}  # openapi-core casts ?x=NaN to a float
+    reply = await host.call(odd)
+    assert (reply.response.status, reply.from_func) == (400, False)
+    assert await pid_of(host) == first

@@ -375,7 +375,14 @@ class HostProcess:
         call_id = self._next_id
         future: asyncio.Future[HostReply] = asyncio.get_running_loop().create_future()
         running.pending[call_id] = (future, call)
-        line = json.dumps(call_message(call_id, call), default=str) + "\n"
+        try:
+            line = json.dumps(call_message(call_id, call), default=str, allow_nan=False) + "\n"
+        except ValueError as err:  # NaN or Infinity: no JSON for it, in any language
+            running.pending.pop(call_id, None)
+            answer = problem_response(
+                call.call.request.request_id, 400, "Bad Request", f"a value is not JSON: {err}"
+            )
+            return HostReply(answer, from_func=False)
         try:
             running.process.stdin.write(line.encode())
             await running.process.stdin.drain()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -38,12 +39,14 @@ RUNTIMES = (
 
 
 def is_jvm_folder(folder: Path) -> bool:
-    """JARs in the folder or its lib/, or Clojure sources in its src/."""
-    return (
+    """JARs in the folder or its lib/, or Clojure sources in its src/, and
+    no Python module beside them."""
+    code = (
         any(folder.glob("*.jar"))
         or any(folder.glob("lib/*.jar"))
         or any((folder / "src").rglob("*.clj"))
     )
+    return code and not any(folder.glob("*.py"))
 
 
 def _tool(name: str) -> str:
@@ -74,7 +77,10 @@ def host_jar() -> Path:
         )  # fmt: skip
         if built.returncode != 0:
             raise ConfigError(f"javac could not build the JVM host:\n{built.stderr.strip()}")
-        partial = HOST_JAR.with_suffix(".jar.partial")
+        # a name of its own: two Runners building at once each write theirs
+        handle, name = tempfile.mkstemp(prefix=HOST_JAR.name, suffix=".partial", dir=JVM_DIR)
+        os.close(handle)
+        partial = Path(name)
         packed = subprocess.run(
             [_tool("jar"), "--create", "--file", str(partial), "-C", classes, "."],
             capture_output=True, text=True, check=False,
@@ -82,7 +88,9 @@ def host_jar() -> Path:
         if packed.returncode != 0:
             raise ConfigError(f"jar could not pack the JVM host:\n{packed.stderr.strip()}")
         partial.replace(HOST_JAR)
-        stamp.write_text(digest)
+        stamp_partial = stamp.with_name(f"{partial.name}.sources")
+        stamp_partial.write_text(digest)
+        stamp_partial.replace(stamp)
     return HOST_JAR
 
 
@@ -102,9 +110,11 @@ def _classpath(*, jackson_only: bool = False) -> str:
 
 def jvm_command(folder: Path, routes: Iterable[Route]) -> list[str]:
     operations = json.dumps(code_operations(routes))
-    # a small heap and a quick start: one JVM per Func version, many per machine
+    # a quick start and a small footprint: one JVM per Func version, many per
+    # machine; out of memory, it ends (its calls are retried) rather than limp
     return [
         _tool("java"), "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+        "-XX:+ExitOnOutOfMemoryError",
         "-cp", _classpath(), "funcatron.Host", str(folder), operations,
     ]  # fmt: skip
 

@@ -174,7 +174,16 @@ async function main() {
   }
   const calls = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   calls.on("line", (line) => {
-    if (line.trim()) answer(operations, JSON.parse(line));
+    if (!line.trim()) return;
+    let call;
+    try {
+      call = JSON.parse(line);
+    } catch (error) {
+      // said, and the other calls go on
+      send({ type: "log", id: null, level: "error", message: `a call that does not parse: ${error.message}` });
+      return;
+    }
+    answer(operations, call);
   });
   calls.on("close", () => toRunner.end(() => process.exit(0))); // the Runner is gone
 }

@@ -78,9 +78,12 @@ public final class Host {
             String operationId = each.getKey();
             try {
                 operations.put(operationId, load(each.getValue(), code, clojure));
-            } catch (Exception error) {
-                problems.add(Map.of("operation", operationId, "problem", error.getMessage()));
-                String why = error.getMessage();
+            } catch (Throwable error) { // a static initializer's, a missing class's too
+                Throwable cause = error instanceof InvocationTargetException wrapped
+                        && wrapped.getCause() != null ? wrapped.getCause() : error;
+                String why = cause instanceof IllegalArgumentException ? String.valueOf(cause.getMessage())
+                        : String.valueOf(cause);
+                problems.add(Map.of("operation", operationId, "problem", why));
                 operations.put(operationId, (message, request) -> {
                     throw new LoadError(why);
                 });
@@ -107,11 +110,18 @@ public final class Host {
             if (line.isBlank()) {
                 continue;
             }
-            @SuppressWarnings("unchecked")
-            Map<String, Object> message = JSON.readValue(line, Map.class);
+            Map<String, Object> message;
+            try {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> parsed = JSON.readValue(line, Map.class);
+                message = parsed;
+            } catch (IOException error) { // said, and the other calls go on
+                Logger.getLogger("funcatron.host").severe("a call that does not parse: " + error);
+                continue;
+            }
             pool.execute(() -> answer(operations, clojure, message));
         }
-        System.exit(0); // the Runner is gone
+        Runtime.getRuntime().halt(0); // the Runner is gone
     }
 
     static ClassLoader funcClassLoader(Path folder) throws IOException {
@@ -184,8 +194,21 @@ public final class Host {
         };
     }
 
-    @SuppressWarnings("unchecked")
+    /** Every call gets one answer: when even the error's cannot be sent, a plain one. */
     static void answer(Map<String, Operation> operations, Clojure clojure, Map<String, Object> message) {
+        try {
+            answerCall(operations, clojure, message);
+        } catch (Throwable unsent) {
+            Object id = message.get("id");
+            send(Map.of("type", "raised", "id", id instanceof Number n ? n.longValue() : -1L,
+                    "detail", message.get("operation") + ": its answer could not be sent: "
+                            + unsent.getClass().getSimpleName(),
+                    "stack", stackOf(unsent)));
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    static void answerCall(Map<String, Operation> operations, Clojure clojure, Map<String, Object> message) {
         long id = ((Number) message.get("id")).longValue();
         String operationId = String.valueOf(message.get("operation"));
         Map<String, Object> envelope = (Map<String, Object>) message.getOrDefault("request", Map.of());
@@ -319,13 +342,24 @@ public final class Host {
         return json;
     }
 
-    static synchronized void send(Map<String, Object> message) {
+    /** One message; a value that does not serialize is the caller's (an IllegalArgumentException). */
+    static void send(Map<String, Object> message) {
+        String line;
         try {
-            answers.write(JSON.writeValueAsString(message));
+            line = JSON.writeValueAsString(message);
+        } catch (IOException error) {
+            throw new IllegalArgumentException("the reply does not serialize as JSON: " + error.getMessage(), error);
+        }
+        write(line);
+    }
+
+    private static synchronized void write(String line) {
+        try {
+            answers.write(line);
             answers.write('\n');
             answers.flush();
         } catch (IOException error) {
-            System.exit(3); // the Runner is gone
+            Runtime.getRuntime().halt(3); // the Runner is gone
         }
     }
 
@@ -339,7 +373,7 @@ public final class Host {
     static void logThroughTheProtocol() {
         LogManager.getLogManager().reset();
         Logger root = Logger.getLogger("");
-        root.setLevel(Level.INFO); // a Func may lower its own loggers; the JDK's stay quiet
+        root.setLevel(Level.FINE); // the Runner keeps what the call's log level wants
         root.addHandler(new Handler() {
             @Override
             public void publish(LogRecord record) {
