@@ -222,10 +222,7 @@ class KubernetesSubstrate:
             "metadata": {"annotations": {CONCURRENCY: str(pool.concurrency)}},
             "spec": {"template": fresh["spec"]["template"]},
         }
-        patched = self.apps.patch_namespaced_deployment(
-            name, self.namespace, patch, _content_type=MERGE_PATCH
-        )
-        return dict(self.api.sanitize_for_serialization(patched))
+        return self._patch_deployment(name, patch)
 
     def _resize(self, name: str, replicas: int, known: dict[str, Any] | None) -> dict[str, Any]:
         annotations = (known or {}).get("metadata", {}).get("annotations") or {}
@@ -234,6 +231,10 @@ class KubernetesSubstrate:
             patch: dict[str, Any] = {"metadata": {"annotations": {REPLICAS: str(replicas)}}}
         else:
             patch = {"spec": {"replicas": replicas}}
+        return self._patch_deployment(name, patch)
+
+    def _patch_deployment(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of one Deployment; the Deployment after it."""
         patched = self.apps.patch_namespaced_deployment(
             name, self.namespace, patch, _content_type=MERGE_PATCH
         )
@@ -290,9 +291,8 @@ class KubernetesSubstrate:
 
     async def size_trons(self, replicas: int) -> None:
         await asyncio.to_thread(
-            self.apps.patch_namespaced_deployment, TRON_DEPLOYMENT, self.namespace,
-            {"spec": {"replicas": replicas}}, _content_type=MERGE_PATCH,
-        )  # fmt: skip
+            self._patch_deployment, TRON_DEPLOYMENT, {"spec": {"replicas": replicas}}
+        )
 
     # --- KEDA -----------------------------------------------------------------
 
@@ -328,12 +328,10 @@ class KubernetesSubstrate:
 
             name = deployment_name(pool.func, pool.sha)
             self._await_deployment(name)
-            marked = self.apps.patch_namespaced_deployment(
-                name, self.namespace,
+            deployment = self._patch_deployment(
+                name,
                 {"metadata": {"annotations": {SCALED_BY: "keda", REPLICAS: str(pool.replicas)}}},
-                _content_type=MERGE_PATCH,
-            )  # fmt: skip
-            deployment = self.api.sanitize_for_serialization(marked)
+            )
             wanted = scaled_object(
                 deployment, temporal=temporal, namespace=namespace, max_replicas=max_replicas
             )

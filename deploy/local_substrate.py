@@ -15,14 +15,12 @@ import time
 
 from funcatron_wf.deploy.processes import ManagedProcess
 from funcatron_wf.deploy.stack import LocalStack
-from funcatron_wf.deploy.substrate import EXIT_MARGIN, Pool, runner_args
+from funcatron_wf.deploy.substrate import TRON_STOP_GRACE, Pool, runner_args
 from funcatron_wf.engine.errors import ServiceStartError
-from funcatron_wf.workers.serving import DRAIN_TIMEOUT
 
 # seconds before a pool whose Runner did not start is tried again
 RETRY_AFTER = 30.0
 TRONS = ("", "trons")  # the Trons' key beside the pools' (func, sha)
-STOP_GRACE = DRAIN_TIMEOUT.total_seconds() + EXIT_MARGIN  # a Tron's
 
 
 class LocalSubstrate:
@@ -46,10 +44,8 @@ class LocalSubstrate:
         replaced = names if known.concurrency != pool.concurrency else []
         names = [name for name in names if name not in replaced]
         # the missing Runners start side by side: a burst should not wait for them one by one
-        taken = {*names, *replaced}
-        numbers = range(1, len(taken) + pool.replicas + 1)
-        free = (f"runner-{pool.func}-{pool.sha[:12]}-{n}" for n in numbers)
-        wanted = [name for name in free if name not in taken][: max(0, pool.replicas - len(names))]
+        prefix = f"runner-{pool.func}-{pool.sha[:12]}-"
+        wanted = _free_names(prefix, 1, {*names, *replaced}, pool.replicas - len(names))
         what = f"pool {pool.func} {pool.sha[:12]}"
         started = await asyncio.gather(
             *(self._start(name, what, "runner", *runner_args(pool)) for name in wanted)
@@ -88,9 +84,9 @@ class LocalSubstrate:
     async def remove(self, func: str, sha: str) -> None:
         pool, names = self._pools.pop((func, sha), (None, []))
         for name in names:
-            await self._stop(name, pool.stop_grace if pool is not None else STOP_GRACE)
+            await self._stop(name, pool.stop_grace if pool is not None else TRON_STOP_GRACE)
 
-    async def _stop(self, name: str, grace: float = STOP_GRACE) -> None:
+    async def _stop(self, name: str, grace: float = TRON_STOP_GRACE) -> None:
         for process in self._processes([name]):
             # drains in the background; the platform goes on
             self.stack.retire(process, grace=grace)
@@ -114,13 +110,20 @@ class LocalSubstrate:
         if time.monotonic() - self._failed_at.get(TRONS, float("-inf")) < RETRY_AFTER:
             return
         self._more_trons = [p.name for p in self._processes(self._more_trons)]  # the live ones
-        taken = set(self._more_trons)
-        numbers = range(2, len(taken) + replicas + 1)
-        free = [name for name in (f"tron-{n}" for n in numbers) if name not in taken]
-        missing = free[: max(0, replicas - 1 - len(self._more_trons))]
+        missing = _free_names(
+            "tron-", 2, set(self._more_trons), replicas - 1 - len(self._more_trons)
+        )
         started = await asyncio.gather(*(self._start(name, "Trons", "tron") for name in missing))
         self._more_trons += [name for name, ok in zip(missing, started, strict=True) if ok]
         if not all(started):
             self._failed_at[TRONS] = time.monotonic()
         while len(self._more_trons) > max(0, replicas - 1):
             await self._stop(self._more_trons.pop())
+
+
+def _free_names(prefix: str, first: int, taken: set[str], count: int) -> list[str]:
+    """``count`` names ``prefix<n>``, the lowest numbers from ``first`` not taken."""
+    numbers = range(first, first + len(taken) + max(0, count))
+    return [name for name in (f"{prefix}{n}" for n in numbers) if name not in taken][
+        : max(0, count)
+    ]

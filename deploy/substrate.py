@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from funcatron_wf.engine.contracts import DEFAULT_CALL_CONCURRENCY, DEFAULT_OPERATION_TIMEOUT
+from funcatron_wf.workers.serving import DRAIN_TIMEOUT
 
-# seconds a stopped Runner gets beyond its drain, to exit, before it is killed
+# seconds a stopped worker gets beyond its drain, to exit, before it is killed
 EXIT_MARGIN = 5.0
+# a Tron's (its tasks take milliseconds; a Runner's follows its Func: Pool.stop_grace)
+TRON_STOP_GRACE = DRAIN_TIMEOUT.total_seconds() + EXIT_MARGIN
 
 
 @dataclass(frozen=True)

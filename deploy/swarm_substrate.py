@@ -22,15 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funcatron_wf.deploy.substrate import EXIT_MARGIN, Pool, runner_args
+from funcatron_wf.deploy.substrate import TRON_STOP_GRACE, Pool, runner_args
 from funcatron_wf.engine.contracts import DEFAULT_CALL_CONCURRENCY
-from funcatron_wf.workers.serving import DRAIN_TIMEOUT
 
 LABEL = "funcatron"  # the labels' prefix: funcatron.platform, funcatron.role, funcatron.func, ...
 SECOND = 1_000_000_000  # the Docker API counts durations in nanoseconds
-# a Tron drains (stops polling, finishes its tasks) on SIGTERM; Swarm kills
-# it after this (a Runner: after its pool's stop_grace)
-STOP_GRACE = DRAIN_TIMEOUT.total_seconds() + EXIT_MARGIN
 READY_FILE = "/tmp/funcatron.ready"
 
 
@@ -47,7 +43,8 @@ class ServiceSpec:
     command: list[str] | None = None  # instead of the image's entrypoint
     ready_file: bool = True  # healthy once the worker wrote --ready-file
     env: list[str] = field(default_factory=list)
-    stop_grace: float = STOP_GRACE  # seconds from SIGTERM to SIGKILL
+    # seconds from SIGTERM (the worker drains) to SIGKILL; a Runner's: its pool's
+    stop_grace: float = TRON_STOP_GRACE
 
 
 def container_args(spec: ServiceSpec) -> list[str]:
