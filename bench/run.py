@@ -5,7 +5,13 @@
 Starts one embedded Temporal dev server (with the platform's dynamic config)
 and, on it:
   a. funcatron-wf end to end: `funcatron-wf dev bench/echo` (nginx + Lua ->
-     Temporal -> Tron -> Runner), a trivial echo Func;
+     the Tron's front door -> a Runner's door, the fast path: the Runner
+     starts the workflow and runs the Func in its first task), a trivial
+     echo Func;
+  u. the same with the fast path off (FUNCATRON_FAST_PATH=false, its own
+     namespace on the same server): the front door starts the workflow on
+     the Trons' queue, the Func runs as an activity on the Runner's queue,
+     nginx long-polls the close event;
   b. the Temporal floor: a minimal workflow running one activity on another
      task queue, started and awaited through Temporal's HTTP API by a
      minimal nginx + Lua front (bench/floor/);
@@ -56,6 +62,7 @@ from funcatron_wf.sources.http_front import NGINX, NginxTemplate
 BENCH = Path(__file__).resolve().parent
 CONCURRENCIES = (1, 32)
 SETTLE_SECONDS = 3.0  # after a c=32 run: its last requests take ~1-2 s to finish
+USUAL_NAMESPACE = "usual"  # the platform with the fast path off
 ECHO_QUEUE = "bench.echo"  # the platform's queue source consumes it
 DIRECT_QUEUE = "bench.direct"  # a plain aio-pika consumer answers it
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -180,12 +187,13 @@ def start_temporal(
     *,
     headless: bool = False,
     extra_config: dict[str, str] | None = None,
+    also_namespaces: tuple[str, ...] = (),
 ) -> ManagedProcess:
     """The embedded dev server with the platform's settings; ``extra_config``
     adds dynamic-config values or replaces the platform's."""
     temporal = dev_server(
         port=ports["grpc"], ui_port=ports["ui"], http_port=ports["http"], runtime_dir=runtime,
-        headless=headless, dynamic_config=extra_config,
+        headless=headless, dynamic_config=extra_config, also_namespaces=also_namespaces,
     )  # fmt: skip
     processes.append(temporal.start())
     asyncio.run(
@@ -234,7 +242,15 @@ def start_floor(
 
 
 def stack_ports() -> dict[str, int]:
-    return {name: any_free_port() for name in ("grpc", "ui", "http", "a", "b", "c", "direct")}
+    return {name: any_free_port() for name in ("grpc", "ui", "http", "a", "u", "b", "c", "direct")}
+
+
+def dev_pids(log: Path) -> dict[str, int]:
+    """The processes `dev` started, by name, from its log."""
+    return {
+        name: int(pid)
+        for name, pid in re.findall(r"started ([\w.-]+) \(pid (\d+)\)", log.read_text())
+    }
 
 
 def build_java_echo(runtime: Path) -> Path:
@@ -271,7 +287,7 @@ def start_stack(
     """Everything, on one server; started processes go to ``processes`` at once,
     so the caller stops them even if a later one fails to start."""
     ports = stack_ports()
-    temporal = start_temporal(runtime, ports, processes)
+    temporal = start_temporal(runtime, ports, processes, also_namespaces=(USUAL_NAMESPACE,))
     direct = ManagedProcess(
         "direct handler", [sys.executable, str(BENCH / "direct.py"), str(ports["direct"])],
         log_path=runtime / "direct.log",
@@ -295,10 +311,23 @@ def start_stack(
     wait_until(
         lambda: "ready; Ctrl-C" in dev_log.read_text(), process=dev, what="ready", timeout=90
     )
-    pids = {
-        name: int(pid)
-        for name, pid in re.findall(r"started ([\w.-]+) \(pid (\d+)\)", dev_log.read_text())
-    }
+    pids = dev_pids(dev_log)
+    # the same platform with the fast path off, in a namespace of its own
+    usual_log = runtime / "dev-usual.log"
+    usual = ManagedProcess(
+        "funcatron-wf dev, fast path off",
+        [str(Path(sys.executable).parent / "funcatron-wf"), "dev", str(BENCH / "echo"),
+         "--port", str(ports["u"]),
+         "--temporal", f"127.0.0.1:{ports['grpc']}", "--temporal-http", f"127.0.0.1:{ports['http']}"],
+        log_path=usual_log,
+        env={**os.environ, "FUNCATRON_FAST_PATH": "false", "FUNCATRON_NAMESPACE": USUAL_NAMESPACE},
+    )  # fmt: skip
+    usual.stop_signal = 2
+    processes.append(usual.start())
+    wait_until(
+        lambda: "ready; Ctrl-C" in usual_log.read_text(), process=usual, what="ready", timeout=90
+    )
+    pids.update({f"u {name}": pid for name, pid in dev_pids(usual_log).items()})
     pids["temporal"] = temporal.pid
     amqp_url = re.search(r"AMQP: +(\S+)", dev_log.read_text()).group(1)
     ready = runtime / "amqp-echo.ready"
@@ -312,7 +341,13 @@ def start_stack(
 
     targets = {
         "a": Target(
-            "a", "funcatron-wf (echo Func)", f"http://127.0.0.1:{ports['a']}/echo/hi", "echo.bench"
+            "a", "funcatron-wf (fast path)", f"http://127.0.0.1:{ports['a']}/echo/hi", "echo.bench"
+        ),
+        "u": Target(
+            "u",
+            "funcatron-wf, fast path off",
+            f"http://127.0.0.1:{ports['u']}/echo/hi",
+            "echo.bench",
         ),
         # the same Func in other languages, right after a: paired with it
         "j": Target(
@@ -384,6 +419,7 @@ def main() -> None:
         # whose CPU each target's requests spend (the server is shared)
         cpu_pids = {
             "a": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
+            "u": {n: pids[n] for n in ("temporal", "u tron", "u runner", "u nginx")},
             "h": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "j": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
             "v": {n: pids[n] for n in ("temporal", "tron", "runner", "nginx")},
@@ -490,14 +526,16 @@ def report(targets, samples, at_rest, under_load, elapsed: float) -> None:
         return statistics.median(getattr(x, field) / getattr(y, field) for x, y in pairs)
 
     print("\nratios: median over rounds of the ratio within each round")
-    for key, base in (("a", "b"), ("a", "c"), ("q", "a"), ("q", "d"), ("j", "a"), ("v", "a")):
+    pairs = (("a", "b"), ("u", "b"), ("a", "u"), ("a", "c"), ("q", "a"), ("q", "d"), ("j", "a"),
+             ("v", "a"))  # fmt: skip
+    for key, base in pairs:
         print(
             f"{key}/{base}: p50 c=1 {times(paired(key, base, 1, 'p50_ms'))}   "
             f"p50 c=32 {times(paired(key, base, 32, 'p50_ms'))}   "
             f"throughput c=32 {times(paired(key, base, 32, 'rps'))}"
         )
     print(
-        "\ntargets: a/b p50 c=1 <= 1.15x; a/b throughput c=32 >= 0.90x; floor p50 c=1 <= 20 ms;"
+        "\ntargets: a/b p50 c=1 <= 0.7x; a/b throughput c=32 >= 1.5x (u/b: the usual path's);"
         "\n         q/a p50 c=1 <= 1.2x; q/a throughput c=32 >= 1.0x; j/a p50 c=1 <= 1.1x"
         "\n         v/a: the JVM host's per-request overhead, warm"
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from funcatron_wf.deploy.backlog import activity_backlog, tron_backlog
+from funcatron_wf.deploy.runner_load import RunnerLoads
 from funcatron_wf.deploy.scaling import Stabilizer, recommend
 from funcatron_wf.deploy.service_time import ServiceTimes
 from funcatron_wf.engine.contracts import (
@@ -27,6 +28,7 @@ from funcatron_wf.engine.contracts import (
     PoolSize,
     RegisteredFunc,
     RegistryState,
+    RunnerDoor,
     ScalePolicy,
 )
 from funcatron_wf.engine.registry_client import (
@@ -49,10 +51,12 @@ class Autoscaler:
     def __init__(
         self, client: Client, *, clock: Callable[[], float] = time.monotonic,
         service_times: ServiceTimes | None = None, tron_policy: ScalePolicy | None = None,
+        runner_loads: RunnerLoads | None = None,
     ) -> None:  # fmt: skip
         self.client = client
         self.clock = clock
         self.service_times = service_times or ServiceTimes(client, clock=clock)
+        self.runner_loads = runner_loads or RunnerLoads(clock=clock)
         self.tron_policy = tron_policy
         self.tron_size: PoolSize | None = None  # the last size decided for the Trons
         self._recording: asyncio.Task[None] | None = None
@@ -79,7 +83,7 @@ class Autoscaler:
                 serving.add((deployment.name, version.sha))
                 if version.sha != deployment.pending:
                     try:
-                        state = await self._size(deployment, version) or state
+                        state = await self._size(deployment, version, state.doors) or state
                     except Exception:  # this pool waits for the next pass; the others go on
                         logger.exception("could not size %s %s", deployment.name, version.sha[:12])
         for gone in self._stabilizers.keys() - serving - {TRONS}:
@@ -117,11 +121,20 @@ class Autoscaler:
         except Exception:
             logger.warning("could not record the Trons' size in the Registry", exc_info=True)
 
-    async def _size(self, deployment: Deployment, version: RegisteredFunc) -> RegistryState | None:
+    async def _size(
+        self, deployment: Deployment, version: RegisteredFunc, doors: list[RunnerDoor]
+    ) -> RegistryState | None:
         policy = deployment.policy(version)
         current = deployment.pool_size(version)
-        backlog = await activity_backlog(self.client, version.task_queue)
-        service_time = await self.service_times.of(version.sha, version.task_queue)
+        fast = await self.runner_loads.of(version.task_queue, doors)
+        backlog = (await activity_backlog(self.client, version.task_queue)).with_fast_path(
+            fast.in_flight, fast.rate
+        )
+        # the calls as they run now, where the fast path counted them; else
+        # as the latest histories say (the usual path's activities)
+        service_time = fast.service_time or await self.service_times.of(
+            version.sha, version.task_queue
+        )
         wanted = recommend(policy, backlog, current, service_time)
         stabilizer = self._stabilizers.setdefault((deployment.name, version.sha), Stabilizer())
         size = stabilizer.decide(self.clock(), wanted.replicas, current, policy.scale_down_after)

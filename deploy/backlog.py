@@ -5,7 +5,7 @@ says they "can be relied upon for scaling decisions"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -26,6 +26,12 @@ class Backlog:
     dispatch_rate: float
     pollers: int
     rate_limited: bool = False  # calls wait for the queue's rate limit, not for Runners
+    in_flight: int = 0  # calls running on the fast path (deploy/runner_load.py)
+
+    def with_fast_path(self, in_flight: int, rate: float) -> Backlog:
+        """The queue's backlog and the calls the fast path took beside it,
+        which never wait in the queue: their rate, and those running now."""
+        return replace(self, add_rate=self.add_rate + rate, in_flight=in_flight)
 
 
 async def activity_backlog(

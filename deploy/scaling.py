@@ -32,10 +32,11 @@ def recommend(
     policy: ScalePolicy, backlog: Backlog, current: int, service_time: float | None
 ) -> Recommendation:
     """The pool's size for what the queue shows now (before stabilizing)."""
-    if backlog.count == 0 and backlog.add_rate == 0:
+    if backlog.count == 0 and backlog.add_rate == 0 and backlog.in_flight == 0:
         return Recommendation(policy.min, "idle")
     seen = (
         f"backlog {backlog.count} (oldest {backlog.age:.1f}s), {backlog.add_rate:.1f} calls/s"
+        + (f", {backlog.in_flight} in flight" if backlog.in_flight else "")
         + (f", {service_time * 1000:.0f} ms a call" if service_time else "")
     )
     wanted = current
@@ -48,6 +49,9 @@ def recommend(
         # no estimate (the Trons', or a version's first calls): nothing waits,
         # so one fewer, if the whole window agrees
         wanted = current - 1
+    # the calls running now hold their Runners' slots (the fast path's
+    # never show as a backlog: a full Runner turns the next one away)
+    wanted = max(wanted, math.ceil(backlog.in_flight / policy.concurrency))
     if backlog.age > policy.target_backlog_age:
         behind = min(2.0, backlog.age / policy.target_backlog_age)
         wanted = max(wanted, current + 1, math.ceil(current * behind))
@@ -59,7 +63,7 @@ def recommend(
         if wanted > enough:
             wanted = enough
             seen += ", held by its rate limit" if backlog.rate_limited else ", its rate limit"
-    if backlog.count > 0 or backlog.add_rate > 0:
+    if backlog.count > 0 or backlog.add_rate > 0 or backlog.in_flight > 0:
         wanted = max(wanted, 1)  # calls wait: at least one Runner, even from zero
     bounded = min(max(wanted, policy.min), policy.max)
     if bounded != wanted:

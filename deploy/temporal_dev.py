@@ -59,6 +59,7 @@ def dev_server(
     http_port: int,
     runtime_dir: Path,
     namespace: str = "default",
+    also_namespaces: tuple[str, ...] = (),
     headless: bool = False,
     dynamic_config: dict[str, str] | None = None,
     db_file: Path | None = None,
@@ -69,7 +70,8 @@ def dev_server(
     request); ``dynamic_config`` adds to DEV_SERVER_DYNAMIC_CONFIG or overrides it
     (values are JSON text); ``db_file`` keeps its state across restarts (default:
     in memory); ``codec_endpoint``: the UI's remote codec (workers/ui_codec.py);
-    ``binary``: the `temporal` command elsewhere (in the platform's image)."""
+    ``binary``: the `temporal` command elsewhere (in the platform's image);
+    ``also_namespaces``: more namespaces to create (two platforms side by side)."""
     argv = [
         binary or temporal_binary(),
         "server",
@@ -81,6 +83,8 @@ def dev_server(
         "--namespace", namespace,
         "--log-level", "warn",
     ]  # fmt: skip
+    for extra in also_namespaces:
+        argv += ["--namespace", extra]
     for key, value in {**DEV_SERVER_DYNAMIC_CONFIG, **(dynamic_config or {})}.items():
         argv += ["--dynamic-config-value", f"{key}={value}"]
     if headless:

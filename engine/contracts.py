@@ -41,6 +41,10 @@ REGISTRY_WORKFLOW_TYPE = "Registry"
 REQUEST_WORKFLOW_TYPE = "RequestWorkflow"
 # Started by the Tron's front door with the routing decision as its input.
 ROUTED_REQUEST_WORKFLOW_TYPE = "RoutedRequest"
+# The fast path: started by a Runner of the routed Func version on that
+# version's task queue, the operation a local activity inside its first
+# workflow task (workers/runner_door.py).
+FAST_REQUEST_WORKFLOW_TYPE = "FastRequest"
 ROUTE_ACTIVITY = "funcatron.route"
 # Finds where FUNC:operationId runs now (a forward from code); a local activity on the Tron.
 RESOLVE_ACTIVITY = "funcatron.resolve"
@@ -419,6 +423,18 @@ class Canary:
 
 
 @dataclass
+class RunnerDoor:
+    """A Runner's door for the fast path (workers/runner_door.py): where it
+    listens, the task queues (Func versions) it serves, when it last said so.
+    A Runner opens it when it starts, renews it while it runs and closes it
+    when it stops; one that is not renewed expires (a Runner killed)."""
+
+    address: str  # HOST:PORT
+    task_queues: list[str]
+    renewed_at: str = ""  # ISO 8601, UTC; set by the Registry
+
+
+@dataclass
 class RegistrySnapshot:
     """Everything routing needs: the live version of every Func and the
     canaries; ``generation`` grows with every change."""
@@ -426,6 +442,7 @@ class RegistrySnapshot:
     generation: int = 0
     funcs: list[RegisteredFunc] = field(default_factory=list)
     canaries: list[Canary] = field(default_factory=list)
+    doors: list[RunnerDoor] = field(default_factory=list)
 
 
 @dataclass
@@ -526,6 +543,7 @@ class RegistryState:
     generation: int = 0
     deployments: list[Deployment] = field(default_factory=list)
     trons: PoolSize | None = None  # the autoscaler's last size for the Trons (None: not sized)
+    doors: list[RunnerDoor] = field(default_factory=list)  # the Runners' fast-path doors
 
 
 # --- routing and calling ------------------------------------------------------
@@ -613,7 +631,24 @@ FRONT_DOOR_PATH = "/requests"
 # (the operation's whole budget, in seconds)
 FRONT_DOOR_STARTED = 201
 FRONT_DOOR_ACCEPTED = 202  # started, and answered 202 at once: it runs on
-FRONT_DOOR_NOT_STARTED = 503  # anything but the two above: start it yourself
+FRONT_DOOR_NOT_STARTED = 503  # anything but the ones here: start it yourself
+# answered already (the fast path): the body is the response envelope
+FRONT_DOOR_ANSWERED = 200
+
+# --- a Runner's door, as the Tron's front door speaks to it (the fast path) ----
+
+# POST a RoutedRequest (JSON) here; X-Funcatron-Wait: the seconds the caller
+# waits for the answer. The Runner starts the request's workflow on the
+# version's task queue (eager start) and runs the operation in it.
+RUNNER_DOOR_PATH = "/run"
+RUNNER_DOOR_WAIT_HEADER = "X-Funcatron-Wait"
+RUNNER_DOOR_ANSWERED = 200  # the body is the response envelope
+RUNNER_DOOR_STARTED = 201  # started here, still running: wait for its close event
+RUNNER_DOOR_ACCEPTED = 202  # started; a no-reply request: it runs on
+RUNNER_DOOR_STARTED_BEFORE = 409  # the id had started before: its first run answers
+# anything else (503: full or stopping): not started here
+# GET this for the Runner's load: {"in_flight": N, "calls": N, "busy_seconds": S}
+RUNNER_DOOR_LOAD_PATH = "/load"
 
 # Where a request answered 202 is asked for its result.
 STATUS_URL_PREFIX = "/_funcatron/requests/"

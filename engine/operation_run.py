@@ -15,7 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.contracts import (
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         MAX_FORWARDS,
         OPERATION_NOT_FOUND,
         RESOLVE_ACTIVITY,
+        TRON_TASK_QUEUE,
         Body,
         FuncCall,
         FuncRef,
@@ -86,12 +87,23 @@ def operation_call(
 
 
 async def run_operation(
-    call: FuncCall, operation: OperationTarget, *, summary: str | None = None
+    call: FuncCall,
+    operation: OperationTarget,
+    *,
+    summary: str | None = None,
+    on_runner: bool = False,
 ) -> ResponseEnvelope:
-    """Run the operation, following forwards; always a response envelope."""
+    """Run the operation, following forwards; always a response envelope.
+
+    ``on_runner``: this workflow runs on a Runner of the operation's own
+    version (the fast path), so the operation is a local activity there,
+    inside this workflow task; a forward's lookup then asks a Tron (an
+    activity on the Trons' queue) and the operation it names runs as usual."""
     path = [f"{operation.target.name}:{operation.operation_id}"]
+    local = on_runner
     while True:
-        response = await _execute(call, operation, summary)
+        response = await _execute(call, operation, summary, local=local)
+        local = False  # a forward's operation runs on its own Func's Runners
         forward = response.forward
         if forward is None:
             return response
@@ -106,13 +118,7 @@ async def run_operation(
                 request_id, 508, "Loop Detected", f"{why}: {' -> '.join(path)}", func=response.func
             )
         try:
-            found = await workflow.execute_local_activity(
-                RESOLVE_ACTIVITY,
-                args=[func, operation_id],
-                result_type=OperationTarget,
-                start_to_close_timeout=LOOKUP_TIMEOUT,
-                retry_policy=LOOKUP_RETRY,
-            )
+            found = await _resolve(func, operation_id, on_runner=on_runner)
         except ActivityError as err:
             workflow.logger.error("resolving %s failed: %s", path[-1], err.cause)
             return problem_response(
@@ -140,41 +146,74 @@ async def run_operation(
         operation, summary = found, f"forward to {path[-1]}"
 
 
+async def _resolve(func: str, operation_id: str, *, on_runner: bool) -> OperationTarget | None:
+    """Where FUNC:operationId runs now, from a Tron's Registry view: a local
+    activity on a Tron, an activity on the Trons' queue from a Runner."""
+    options: dict[str, Any] = {
+        "args": [func, operation_id],
+        "result_type": OperationTarget,
+        "start_to_close_timeout": LOOKUP_TIMEOUT,
+        "retry_policy": LOOKUP_RETRY,
+    }
+    found: OperationTarget | None
+    if on_runner:
+        found = await workflow.execute_activity(
+            RESOLVE_ACTIVITY, task_queue=TRON_TASK_QUEUE, **options
+        )
+    else:
+        found = await workflow.execute_local_activity(RESOLVE_ACTIVITY, **options)
+    return found
+
+
 async def _execute(
-    call: FuncCall, operation: OperationTarget, summary: str | None
+    call: FuncCall, operation: OperationTarget, summary: str | None, *, local: bool = False
 ) -> ResponseEnvelope:
-    """One activity: the Func's reply, or a problem for a timeout or a failure."""
+    """One activity (``local``: a local activity, on this Runner): the
+    Func's reply, or a problem for a timeout or a failure."""
     policy: OperationPolicy = operation.policy
     target = operation.target
     timeout = timedelta(seconds=policy.timeout)
+    options: dict[str, Any] = {
+        "result_type": ResponseEnvelope,
+        "start_to_close_timeout": timeout,
+        # The whole budget, retries on a lost Runner included: then 504.
+        "schedule_to_close_timeout": timeout * max(1, policy.retry_attempts),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=100),
+            maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
+            non_retryable_error_types=[OPERATION_NOT_FOUND],
+        ),
+        "summary": summary,
+    }
     try:
-        response: ResponseEnvelope = await workflow.execute_activity(
-            operation.operation_id,
-            call,
-            result_type=ResponseEnvelope,
-            task_queue=target.task_queue,
-            start_to_close_timeout=timeout,
-            # The whole budget, retries on a lost Runner included: then 504.
-            schedule_to_close_timeout=timeout * max(1, policy.retry_attempts),
-            heartbeat_timeout=timedelta(seconds=target.settings.heartbeat_timeout),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(milliseconds=100),
-                maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent
-                non_retryable_error_types=[OPERATION_NOT_FOUND],
-            ),
-            summary=summary,
-        )
+        response: ResponseEnvelope
+        if local:
+            # A Runner lost in the call loses its workflow task, which times
+            # out (engine/starting.py) and runs again on another Runner of
+            # the version, the call with it: no heartbeats needed.
+            response = await workflow.execute_local_activity(
+                operation.operation_id, call, **options
+            )
+        else:
+            response = await workflow.execute_activity(
+                operation.operation_id,
+                call,
+                task_queue=target.task_queue,
+                heartbeat_timeout=timedelta(seconds=target.settings.heartbeat_timeout),
+                **options,
+            )
         return response
-    except ActivityError as err:
-        return _failure_response(call, policy, err)
+    except FailureError as err:
+        # an activity's failure comes wrapped in an ActivityError; a local
+        # activity's as it was raised (an ApplicationError, a timeout)
+        return _failure_response(call, policy, err.cause if isinstance(err, ActivityError) else err)
 
 
 def _failure_response(
-    call: FuncCall, policy: OperationPolicy, err: ActivityError
+    call: FuncCall, policy: OperationPolicy, cause: BaseException | None
 ) -> ResponseEnvelope:
     request_id, func_ref = call.request.request_id, call.func
     operation_id = func_ref.operation
-    cause = err.cause
     if isinstance(cause, TimeoutError):
         return problem_response(
             request_id,

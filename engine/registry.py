@@ -12,6 +12,7 @@ deployed version's spec lives in the bundle store (``spec_ref``).
 """
 
 import dataclasses
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -26,11 +27,16 @@ with workflow.unsafe.imports_passed_through():
         RegistrySnapshot,
         RegistryState,
         Route,
+        RunnerDoor,
     )
 
 # Versions kept per Func (for rollback and `ls`); older ones are forgotten.
 MAX_VERSIONS = 20
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A Runner renews its door every DOOR_RENEWAL; one not renewed for
+# DOOR_LEASE (a Runner killed) is dropped at the next change of the doors.
+DOOR_RENEWAL = timedelta(seconds=60)
+DOOR_LEASE = 3 * DOOR_RENEWAL
 
 
 def _routing_key(route: Route) -> tuple[str, str, str, str]:
@@ -44,6 +50,7 @@ class RegistryWorkflow:
         self._generation = state.generation
         self._deployments: dict[str, Deployment] = {d.name: d for d in state.deployments}
         self._trons = state.trons
+        self._doors: dict[str, RunnerDoor] = {door.address: door for door in state.doors}
 
     @workflow.run
     async def run(self, state: RegistryState) -> None:
@@ -69,18 +76,28 @@ class RegistryWorkflow:
             if canary is not None:
                 canary = self._with_func_settings(deployment, canary)
                 canaries.append(Canary(canary, deployment.canary_percent))
-        return RegistrySnapshot(generation=self._generation, funcs=funcs, canaries=canaries)
+        return RegistrySnapshot(
+            generation=self._generation,
+            funcs=funcs,
+            canaries=canaries,
+            doors=list(self._doors.values()),
+        )
 
     @staticmethod
     def _with_func_settings(deployment: Deployment, version: RegisteredFunc) -> RegisteredFunc:
         """A version with the Func's own settings (its log level, its capture
-        share) on top: routing copies them into each request."""
-        if deployment.log_level is None and not deployment.capture:
-            return version
-        settings = dataclasses.replace(
-            version.settings, log_level=deployment.log_level, capture=deployment.capture
-        )
-        return dataclasses.replace(version, settings=settings)
+        share) on top: routing copies them into each request; and with its
+        scale policy as `scale` set it: a rate-limited version's requests
+        take the usual path, where Temporal holds the limit."""
+        scale = deployment.policy(version)
+        if deployment.log_level is not None or deployment.capture:
+            settings = dataclasses.replace(
+                version.settings, log_level=deployment.log_level, capture=deployment.capture
+            )
+            version = dataclasses.replace(version, settings=settings)
+        if scale != version.scale:
+            version = dataclasses.replace(version, scale=scale)
+        return version
 
     @workflow.query
     def state(self) -> RegistryState:
@@ -89,6 +106,7 @@ class RegistryWorkflow:
             generation=self._generation,
             deployments=list(self._deployments.values()),
             trons=self._trons,
+            doors=list(self._doors.values()),
         )
 
     @workflow.query
@@ -256,7 +274,45 @@ class RegistryWorkflow:
         )
         return self.state()
 
+    @workflow.update
+    def open_door(self, door: RunnerDoor) -> int:
+        """A Runner's fast-path door, opened or renewed; the generation after.
+        A renewal changes no route, so the Trons need not read again."""
+        now = workflow.now()
+        known = self._doors.get(door.address)
+        expired = self._drop_expired_doors(now)
+        self._doors[door.address] = RunnerDoor(
+            door.address, list(door.task_queues), now.isoformat(timespec="seconds")
+        )
+        if expired or known is None or known.task_queues != door.task_queues:
+            self._generation += 1
+        return self._generation
+
+    @workflow.update
+    def close_door(self, door: RunnerDoor) -> int:
+        """A Runner stopping: no request is sent to its door any more."""
+        closed = self._doors.pop(door.address, None) is not None
+        if self._drop_expired_doors(workflow.now()) or closed:
+            self._generation += 1
+        return self._generation
+
+    def _drop_expired_doors(self, now: datetime) -> bool:
+        expired = [
+            address
+            for address, door in self._doors.items()
+            if not door.renewed_at or now - datetime.fromisoformat(door.renewed_at) > DOOR_LEASE
+        ]
+        for address in expired:
+            del self._doors[address]
+        return bool(expired)
+
     # --- validators: a refused change never reaches history ----------------------
+
+    @open_door.validator
+    def _check_door(self, door: RunnerDoor) -> None:
+        host, _, port = door.address.rpartition(":")
+        if not host or not port.isdigit() or not door.task_queues:
+            raise ValueError(f"a door needs HOST:PORT and task queues, not {door!r}")
 
     @set_tron_pool_size.validator
     def _check_tron_pool_size(self, size: PoolSize) -> None:

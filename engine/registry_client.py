@@ -17,6 +17,7 @@ from funcatron_wf.engine.contracts import (
     RegisteredFunc,
     RegistrySnapshot,
     RegistryState,
+    RunnerDoor,
 )
 from funcatron_wf.engine.errors import FuncatronError
 from funcatron_wf.engine.registry import RegistryWorkflow
@@ -82,6 +83,17 @@ async def change_func(client: Client, what: str, change: FuncChange) -> Registry
 async def set_tron_pool_size(client: Client, size: PoolSize) -> RegistryState:
     state: RegistryState = await _change(client, RegistryWorkflow.set_tron_pool_size, size)
     return state
+
+
+async def open_runner_door(client: Client, door: RunnerDoor) -> int:
+    """Open or renew a Runner's fast-path door; the Registry's generation after."""
+    generation: int = await _change(client, RegistryWorkflow.open_door, door)
+    return generation
+
+
+async def close_runner_door(client: Client, door: RunnerDoor) -> int:
+    generation: int = await _change(client, RegistryWorkflow.close_door, door)
+    return generation
 
 
 async def read_registry_state(client: Client) -> RegistryState:

@@ -6,6 +6,7 @@ Read-only: nothing here changes a workflow."""
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from funcatron_wf.engine.contracts import (
+    FAST_REQUEST_WORKFLOW_TYPE,
+    ROUTE_ACTIVITY,
     ROUTED_REQUEST_WORKFLOW_TYPE,
     RequestEnvelope,
     ResponseEnvelope,
@@ -84,7 +87,7 @@ def request_story(history: WorkflowHistory, converter: PayloadConverter) -> Requ
     )
     if started.input.payloads:
         payload = started.input.payloads[0]
-        if workflow_type == ROUTED_REQUEST_WORKFLOW_TYPE:
+        if workflow_type in (ROUTED_REQUEST_WORKFLOW_TYPE, FAST_REQUEST_WORKFLOW_TYPE):
             routed = converter.from_payload(payload, RoutedRequest)
             story.request, story.decision = routed.request, routed.decision
         else:
@@ -109,11 +112,8 @@ def request_story(history: WorkflowHistory, converter: PayloadConverter) -> Requ
             attributes = getattr(event, _ACTIVITY_CLOSES[kind][0])
             step = steps[attributes.scheduled_event_id]
             step.closed, step.outcome = _time(event), _ACTIVITY_CLOSES[kind][1]
-        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:  # the routing step (a local activity)
-            story.steps.append(
-                Step(name="routing", summary="", task_queue="(local)", scheduled=_time(event),
-                     closed=_time(event), outcome="completed")
-            )  # fmt: skip
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:  # a local activity
+            story.steps.append(_local_step(event, converter, story.started))
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             story.closed = _time(event)
             result = event.workflow_execution_completed_event_attributes.result
@@ -123,6 +123,35 @@ def request_story(history: WorkflowHistory, converter: PayloadConverter) -> Requ
             story.closed = _time(event)
     story.steps += sorted(steps.values(), key=lambda step: step.scheduled)
     return story
+
+
+def _local_step(
+    event: HistoryEvent, converter: PayloadConverter, workflow_started: datetime.datetime
+) -> Step:
+    """The routing step, or (the fast path) the operation run inside the
+    workflow's first task: its name is in the marker's data."""
+    marker = event.marker_recorded_event_attributes
+    data: dict[str, Any] = {}
+    if "data" in marker.details and marker.details["data"].payloads:
+        try:
+            data = json.loads(marker.details["data"].payloads[0].data)
+        except ValueError:
+            data = {}
+    name = str(data.get("activity_type") or ROUTE_ACTIVITY)
+    outcome = "failed" if marker.HasField("failure") else "completed"
+    if name == ROUTE_ACTIVITY:
+        return Step(name="routing", summary="", task_queue="(local)", scheduled=_time(event),
+                    closed=_time(event), outcome=outcome)  # fmt: skip
+    summary = event.user_metadata.summary
+    return Step(
+        name=name,
+        summary=converter.from_payload(summary, str) if summary.data else "",
+        task_queue="(local, in the workflow task)",
+        scheduled=workflow_started,
+        closed=_time(event),
+        attempt=int(data.get("attempt") or 1),
+        outcome=outcome,
+    )
 
 
 _ACTIVITY_CLOSES: dict[Any, tuple[str, str]] = {

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecution
 
-from funcatron_wf.engine.contracts import REQUEST_WORKFLOW_TYPE, ROUTED_REQUEST_WORKFLOW_TYPE
+from funcatron_wf.engine.contracts import (
+    FAST_REQUEST_WORKFLOW_TYPE,
+    REQUEST_WORKFLOW_TYPE,
+    ROUTED_REQUEST_WORKFLOW_TYPE,
+)
 from funcatron_wf.engine.request_attributes import (
     CAPTURED,
     FUNC_NAME,
@@ -62,7 +66,14 @@ def visibility_query(
     captured: bool = False,
 ) -> str:
     """The requests' query; raises ValueError naming a bad filter."""
-    types = ", ".join(f"'{name}'" for name in (REQUEST_WORKFLOW_TYPE, ROUTED_REQUEST_WORKFLOW_TYPE))
+    types = ", ".join(
+        f"'{name}'"
+        for name in (
+            REQUEST_WORKFLOW_TYPE,
+            ROUTED_REQUEST_WORKFLOW_TYPE,
+            FAST_REQUEST_WORKFLOW_TYPE,
+        )
+    )
     # a no-reply request's first run continued as new under the same id:
     # list the run that answers
     clauses = [f"WorkflowType IN ({types})", "ExecutionStatus != 'ContinuedAsNew'"]

@@ -40,6 +40,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.chain_run import run_chain
     from funcatron_wf.engine.contracts import (
+        FAST_REQUEST_WORKFLOW_TYPE,
         REQUEST_WORKFLOW_TYPE,
         ROUTE_ACTIVITY,
         ROUTED_REQUEST_WORKFLOW_TYPE,
@@ -105,20 +106,23 @@ def _upsert(updates: list[SearchAttributeUpdate[Any]]) -> None:
         workflow.upsert_search_attributes(updates)
 
 
-async def run_decision(request: RequestEnvelope, decision: RouteDecision) -> ResponseEnvelope:
+async def run_decision(
+    request: RequestEnvelope, decision: RouteDecision, *, on_runner: bool = False
+) -> ResponseEnvelope:
     """Run what routing decided and record the response's status (a search
-    attribute); every failure is a problem+json response envelope."""
+    attribute); every failure is a problem+json response envelope.
+    ``on_runner``: the fast path (FastRequestWorkflow)."""
     target = decision.target
     if decision.answer is not None or target is None:
         # answered by routing: a routed request carries the status from its start
         return decision.answer or problem_response(request.request_id, 500, "No route decision")
-    response = await _run(request, decision, target)
+    response = await _run(request, decision, target, on_runner=on_runner)
     _upsert(with_status(decision, response.status))
     return response
 
 
 async def _run(
-    request: RequestEnvelope, decision: RouteDecision, target: FuncTarget
+    request: RequestEnvelope, decision: RouteDecision, target: FuncTarget, *, on_runner: bool
 ) -> ResponseEnvelope:
     """A chain's plan (engine/chain_run.py), or the one operation as an
     activity on its Func's queue (engine/operation_run.py)."""
@@ -141,7 +145,7 @@ async def _run(
         settings=target.settings,
         retry_on_error=decision.policy.retry_attempts > 0,
     )
-    return await run_operation(call, operation)
+    return await run_operation(call, operation, on_runner=on_runner)
 
 
 @workflow.defn(name=ROUTED_REQUEST_WORKFLOW_TYPE)
@@ -155,3 +159,19 @@ class RoutedRequestWorkflow:
     @workflow.run
     async def run(self, routed: RoutedRequest) -> ResponseEnvelope:
         return await run_decision(routed.request, routed.decision)
+
+
+@workflow.defn(name=FAST_REQUEST_WORKFLOW_TYPE)
+class FastRequestWorkflow:
+    """The fast path: a routed request started by a Runner of the version
+    it was routed to, on that version's task queue, with eager start
+    (workers/runner_door.py). The operation runs as a local activity inside
+    the first workflow task, so the request costs the server one start and
+    one task completion; the request and the response are in history as
+    for RoutedRequest, the call's marker names the operation, and a Runner
+    lost in the call loses the workflow task to another Runner of the
+    version, which runs the call again."""
+
+    @workflow.run
+    async def run(self, routed: RoutedRequest) -> ResponseEnvelope:
+        return await run_decision(routed.request, routed.decision, on_runner=True)

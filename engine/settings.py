@@ -103,6 +103,18 @@ class Settings(BaseSettings):
         "starts every request itself (dev: one is started)",
     )
 
+    fast_path: bool = Field(
+        True,
+        description="each Runner opens a door the Trons hand single-operation requests "
+        "to: it starts the request's workflow and runs the operation in its first task "
+        "(docs/performance.md); off: every request goes through the Trons' queue",
+    )
+    runner_listen: str = Field(
+        "127.0.0.1",
+        description="address each Runner's fast-path door listens on and is reached at "
+        "(a port of the system's choosing; in a cluster, the Runner's own IP)",
+    )
+
     substrate: Literal["local", "swarm", "kubernetes", "mesos"] = Field(
         "local",
         description="where the Runner pools run: processes on this machine, Docker Swarm "

@@ -33,6 +33,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from funcatron_wf.engine.contracts import (
+    FAST_REQUEST_WORKFLOW_TYPE,
     REQUEST_WORKFLOW_TYPE,
     ROUTED_REQUEST_WORKFLOW_TYPE,
     TRON_TASK_QUEUE,
@@ -83,9 +84,12 @@ class StartedRequest:
     handle: WorkflowHandle[Any, ResponseEnvelope]
     first_start: bool
     waits_for_reply: bool
+    answer: ResponseEnvelope | None = None  # known already (the fast path answered)
 
     async def response(self) -> ResponseEnvelope:
         """The request's final response (a no-reply request's too, once it ran)."""
+        if self.answer is not None:
+            return self.answer
         return await self.handle.result()
 
 
@@ -112,16 +116,20 @@ async def start_request(
     task_queue: str = TRON_TASK_QUEUE,
     eager: bool = False,
     summary: bool = True,
+    fast: bool = False,
 ) -> StartedRequest:
     """Start ``request`` under its request id, routed already (``decision``)
     or routing itself. ``eager``: this process runs the Tron worker on
     ``task_queue``, so the first workflow task may come back in the start
     reply (only with a decision: RequestWorkflow's first task routes).
     ``summary``: the workflow carries its one-line summary for the Temporal
-    UI (``request_summary``; measured at ~3% of throughput under load)."""
+    UI (``request_summary``; measured at ~3% of throughput under load).
+    ``fast``: the fast path's FastRequest, on a Runner of the decision's
+    version (``task_queue`` is that version's)."""
     args: list[Any]
     if decision is not None:
-        workflow, args = ROUTED_REQUEST_WORKFLOW_TYPE, [RoutedRequest(request, decision)]
+        routed = ROUTED_REQUEST_WORKFLOW_TYPE if not fast else FAST_REQUEST_WORKFLOW_TYPE
+        workflow, args = routed, [RoutedRequest(request, decision)]
     else:
         workflow, args = REQUEST_WORKFLOW_TYPE, [request]
     try:

@@ -394,6 +394,8 @@ def runner(
             ready_file=ready_file,
             broken_ok=tolerate_broken,
             concurrency=concurrency,
+            door_host=settings.runner_listen if settings.fast_path else None,
+            summaries=settings.request_summaries,
         )
 
     run_command(serve())

@@ -24,6 +24,7 @@ from funcatron_wf.engine.contracts import (
     BLOB_SUFFIX,
     DEFAULT_OPERATION_TIMEOUT,
     FRONT_DOOR_ACCEPTED,
+    FRONT_DOOR_ANSWERED,
     FRONT_DOOR_PATH,
     FRONT_DOOR_STARTED,
     IDEMPOTENCY_KEY_HEADER,
@@ -78,6 +79,7 @@ def lua_config(settings: Settings, blob_dir: Path) -> dict[str, Any]:
         "front_door_path": FRONT_DOOR_PATH,
         "front_door_started": FRONT_DOOR_STARTED,
         "front_door_accepted": FRONT_DOOR_ACCEPTED,
+        "front_door_answered": FRONT_DOOR_ANSWERED,
         "status_url_prefix": STATUS_URL_PREFIX,
         # how long a started request waits out an engine it lost sight of,
         # when the front door did not say (its operation's timeout)

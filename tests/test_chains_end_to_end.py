@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from funcatron_wf.engine.chain_run import DetachedStepWorkflow
-from funcatron_wf.engine.request_workflow import RoutedRequestWorkflow
+from funcatron_wf.engine.request_workflow import FastRequestWorkflow, RoutedRequestWorkflow
 from tests.conftest import EXAMPLES, REPO, problem_document
 from tests.dev_process import FUNCATRON, DevProcess, running
 
@@ -272,7 +272,7 @@ async def test_chain_and_forward_histories_replay_deterministically(
     workflow_ids = [*request_ids, f"{request_ids[0]}-audit"]
     await client.get_workflow_handle(workflow_ids[-1]).result()
     replayer = Replayer(
-        workflows=[RoutedRequestWorkflow, DetachedStepWorkflow],
+        workflows=[RoutedRequestWorkflow, FastRequestWorkflow, DetachedStepWorkflow],
         workflow_runner=UnsandboxedWorkflowRunner(),
     )
     for workflow_id in workflow_ids:

@@ -123,14 +123,18 @@ async def test_the_request_is_a_workflow_under_its_x_request_id(
     client = await Client.connect(dev.temporal_address)
     handle = client.get_workflow_handle(request_id)
     description = await handle.describe()
-    # routed by the Tron's front door before it started: no routing step inside
-    assert description.workflow_type == "RoutedRequest"
+    # routed by the Tron's front door before it started (no routing step
+    # inside), then run by a Runner on the fast path: the operation is the
+    # one local activity in it, and no activity task went through the server
+    assert description.workflow_type == "FastRequest"
     assert description.status == WorkflowExecutionStatus.COMPLETED
     result = await handle.result()
     assert result["status"] == 200
     assert json.loads(result["body"]["data"]) == {"greeting": "Hello, Temporal"}
     events = [event async for event in handle.fetch_history_events()]
-    assert not any(event.HasField("marker_recorded_event_attributes") for event in events)
+    markers = [e for e in events if e.HasField("marker_recorded_event_attributes")]
+    assert len(markers) == 1 and b"greet" in markers[0].SerializeToString()
+    assert not any(e.HasField("activity_task_scheduled_event_attributes") for e in events)
 
 
 def test_the_tron_front_door_is_not_reachable_from_the_public_listener(

@@ -14,19 +14,30 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from funcatron_wf.engine.chain_run import DetachedStepWorkflow
 from funcatron_wf.engine.registry import RegistryWorkflow
-from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestWorkflow
+from funcatron_wf.engine.request_workflow import (
+    FastRequestWorkflow,
+    RequestWorkflow,
+    RoutedRequestWorkflow,
+)
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 REPLAYER = Replayer(
-    workflows=[RequestWorkflow, RoutedRequestWorkflow, DetachedStepWorkflow, RegistryWorkflow],
-    workflow_runner=UnsandboxedWorkflowRunner(),  # as the Tron runs them
+    workflows=[
+        RequestWorkflow,
+        RoutedRequestWorkflow,
+        FastRequestWorkflow,
+        DetachedStepWorkflow,
+        RegistryWorkflow,
+    ],  # fmt: skip
+    workflow_runner=UnsandboxedWorkflowRunner(),  # as the Tron (and a Runner) runs them
 )
 
 
 def test_there_are_histories_of_every_workflow_type() -> None:
     kinds = {path.stem for path in HISTORIES}
     assert {"routed-get", "self-routed-no-reply-first-run", "chain-parallel-detached",
-            "detached-step", "forward", "registry"} <= kinds  # fmt: skip
+            "detached-step", "forward", "registry", "fast-get", "fast-forward",
+            "fast-no-reply"} <= kinds  # fmt: skip
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda path: path.stem)

@@ -125,6 +125,18 @@ def test_with_no_estimate_a_pool_keeping_up_wants_one_fewer() -> None:
     assert recommend(POLICY, backlog(count=2, age=0.2, add_rate=50), 3, None).replicas == 3
 
 
+def test_calls_on_the_fast_path_count_though_the_queue_shows_none() -> None:
+    # the queue is empty (the fast path runs calls in their workflow task),
+    # but 25 run now, 10 at once per Runner: 3 Runners, not the minimum
+    fast = backlog().with_fast_path(in_flight=25, rate=0.0)
+    decided = recommend(POLICY, fast, 1, None)
+    assert decided.replicas == 3 and "25 in flight" in decided.reason
+    # their rate counts as arrivals: 100 calls/s of 200 ms -> 2 Runners
+    assert recommend(POLICY, backlog().with_fast_path(in_flight=1, rate=100), 1, 0.2).replicas == 2
+    # from zero, a call in flight holds one Runner
+    assert recommend(ScalePolicy(min=0), backlog().with_fast_path(1, 0.0), 0, None).replicas == 1
+
+
 def test_calls_waiting_at_zero_start_a_runner_and_max_bounds_it() -> None:
     assert recommend(ScalePolicy(min=0), backlog(count=1, age=0.1), 0, None).replicas == 1
     huge = recommend(POLICY, backlog(count=10_000, age=30, add_rate=1000), 4, 1.0)

@@ -86,21 +86,24 @@ def test_a_request_is_one_trace_from_front_to_func(dev: DevProcess, sink: SpanSi
         reply = http.get("/v1/greet/Ada")
     assert reply.status_code == 200
     request_id = reply.headers["x-request-id"]
+    # the fast path: the front door hands the request to a Runner's door,
+    # which starts the workflow; the Func runs as its local activity
     spans = spans_of(
         sink, request_id, "func hello:greetings.greet", "RunActivity:greetings.greet",
-        "StartActivity:greetings.greet", "StartWorkflow:RoutedRequest", "front door",
-        "RunWorkflow:RoutedRequest", "CompleteWorkflow:RoutedRequest",
+        "StartActivity:greetings.greet", "StartWorkflow:FastRequest", "runner door",
+        "front door", "RunWorkflow:FastRequest", "CompleteWorkflow:FastRequest",
     )  # fmt: skip
     func = next(span for span in spans if span.name == "func hello:greetings.greet")
     assert ancestry(spans, func) == [
         "func hello:greetings.greet",
         "RunActivity:greetings.greet",
         "StartActivity:greetings.greet",
-        "StartWorkflow:RoutedRequest",
+        "StartWorkflow:FastRequest",
+        "runner door",
         "front door",
     ]
     names = {span.name for span in spans}
-    assert {"RunWorkflow:RoutedRequest", "CompleteWorkflow:RoutedRequest"} <= names, names
+    assert {"RunWorkflow:FastRequest", "CompleteWorkflow:FastRequest"} <= names, names
     front = next(span for span in spans if span.name == "front door")
     assert front.parent_id == ""  # the trace's root (the nginx front exports no span)
     assert front.service == "funcatron-tron" and func.service == "funcatron-runner"

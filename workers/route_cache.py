@@ -38,6 +38,20 @@ from funcatron_wf.engine.spec_store import SpecStore
 logger = logging.getLogger(__name__)
 
 
+def fast_path_doors(snapshot: RegistrySnapshot) -> dict[str, list[str]]:
+    """Each serving version's Runner doors, by task queue; none for a version
+    with a rate limit, which Temporal holds only on the usual path (it
+    limits the dispatch of activity tasks, and the fast path has none)."""
+    versions = snapshot.funcs + [canary.func for canary in snapshot.canaries]
+    limited = {version.task_queue for version in versions if version.scale.rate_limit is not None}
+    doors: dict[str, list[str]] = {}
+    for door in snapshot.doors:
+        for queue in door.task_queues:
+            if queue not in limited:
+                doors.setdefault(queue, []).append(door.address)
+    return doors
+
+
 class RouteCache:
     def __init__(
         self,
@@ -56,6 +70,7 @@ class RouteCache:
         self._max_age = max_age
         self._search_attributes = search_attributes
         self._view = RegistryView(RegistrySnapshot(generation=-1))
+        self._doors: dict[str, list[str]] = {}  # task queue -> its Runners' doors
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -70,6 +85,7 @@ class RouteCache:
                 view = RegistryView(snapshot, self._specs)
                 view.carry_validators_from(self._view)
                 self._view = view
+                self._doors = fast_path_doors(snapshot)
             self._loaded_at = started_at
 
     @contextlib.asynccontextmanager
@@ -101,6 +117,10 @@ class RouteCache:
         decision = decide(request, self._view, blobs=self._blobs, match=match)
         decision.search_attributes = self._search_attributes
         return decision
+
+    def doors(self, task_queue: str) -> list[str]:
+        """The fast-path doors of the Runners serving ``task_queue`` (HOST:PORT)."""
+        return self._doors.get(task_queue, [])
 
     @activity.defn(name=ROUTE_ACTIVITY)
     async def route(self, request: RequestEnvelope) -> RouteDecision:

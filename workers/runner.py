@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from funcatron_wf.engine.blobs import BlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
@@ -42,6 +42,7 @@ from funcatron_wf.engine.contracts import (
     problem_response,
 )
 from funcatron_wf.engine.registry_client import registered_func
+from funcatron_wf.engine.request_workflow import FastRequestWorkflow
 from funcatron_wf.engine.spec_store import SpecStore, registered_spec
 from funcatron_wf.engine.specs import replies_json_only
 from funcatron_wf.engine.tracing import func_span
@@ -52,7 +53,13 @@ from funcatron_wf.workers.jvm_host import jvm_host
 from funcatron_wf.workers.log_context import capture_func_output, request_context
 from funcatron_wf.workers.node_host import node_host
 from funcatron_wf.workers.python_host import PythonHost
-from funcatron_wf.workers.serving import serve_until_signalled
+from funcatron_wf.workers.runner_door import (
+    Answers,
+    DoorQueue,
+    RunnerLoad,
+    serve_runner_door,
+)
+from funcatron_wf.workers.serving import STICKY_TIMEOUT, serve_until_signalled
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +183,14 @@ async def call_func(
 
 
 def operation_activity(
-    served: ServedFunc, bodies: BodyStore, specs: SpecStore | None = None
+    served: ServedFunc,
+    bodies: BodyStore,
+    specs: SpecStore | None = None,
+    load: RunnerLoad | None = None,
 ) -> Callable[..., Any]:
+    """The version's operations, as one dynamic activity (run as a local
+    activity on the fast path: engine/request_workflow.py FastRequest)."""
+    load = load or RunnerLoad()
     func, host = served.func, served.host
     spec = registered_spec(func, specs)
     validator = OperationValidator(spec)
@@ -192,13 +205,20 @@ def operation_activity(
                 type=OPERATION_NOT_FOUND,
                 non_retryable=True,
             )
+        info = activity.info()
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
-        call.request.attempt = activity.info().attempt
-        with request_context(call.request.request_id, call.func, call.settings.log_level):
+        call.request.attempt = info.attempt
+        if info.is_local and local_budget_spent(info):
+            return local_timeout_response(call, info)
+        with (
+            request_context(call.request.request_id, call.func, call.settings.log_level),
+            load.call(info.task_queue),
+        ):
             # Heartbeats tell Temporal this Runner is alive; if it dies, the
-            # task is retried on another one after the heartbeat timeout.
+            # task is retried on another one after the heartbeat timeout. A
+            # local activity needs none: its workflow task times out instead.
             every = call.settings.heartbeat_timeout / HEARTBEATS_PER_TIMEOUT
-            heartbeat = asyncio.create_task(_heartbeat_forever(every))
+            heartbeat = None if info.is_local else asyncio.create_task(_heartbeat_forever(every))
             try:
                 with func_span(call) as called:
                     response = await call_func(
@@ -209,9 +229,34 @@ def operation_activity(
                         called.set_attribute("http.response.status_code", response.status)
                     return response
             finally:
-                heartbeat.cancel()
+                if heartbeat is not None:
+                    heartbeat.cancel()
 
     return run_operation
+
+
+def local_budget_spent(info: activity.Info) -> bool:
+    """A local activity's retry after its whole budget (schedule-to-close)
+    ran out. Temporal's SDK core goes on retrying a local activity that
+    timed out past that budget (measured: attempt 13 of a 1 s operation
+    after 40 s), where the server ends an activity's; so the Runner ends it."""
+    budget = info.schedule_to_close_timeout
+    if budget is None or info.attempt < 2:
+        return False
+    return datetime.now(UTC) - info.scheduled_time >= budget
+
+
+def local_timeout_response(call: FuncCall, info: activity.Info) -> ResponseEnvelope:
+    """The 504 the workflow gives an operation that timed out (engine/operation_run.py)."""
+    timeout = (info.start_to_close_timeout or timedelta()).total_seconds()
+    logger.warning("%s did not answer within %g s", call.func.operation, timeout)
+    return problem_response(
+        call.request.request_id,
+        504,
+        "Gateway Timeout",
+        f"{call.func.operation} did not answer within {timeout:g} s",
+        func=call.func,
+    )
 
 
 def runner_workers(
@@ -221,22 +266,41 @@ def runner_workers(
     specs: SpecStore | None = None,
     *,
     concurrency: int | None = None,
+    load: RunnerLoad | None = None,
+    answers: Answers | None = None,
 ) -> list[Worker]:
     """``concurrency``: calls each Func takes at once, over its spec's (the
-    controller passes what `scale --concurrency` set)."""
+    controller passes what `scale --concurrency` set). ``answers``: the
+    fast path is on, so each worker also runs the version's FastRequest
+    workflows and hands their results to the door (workers/runner_door.py)."""
+    fast: dict[str, Any] = {}
+    if answers is not None:
+        fast = {
+            "workflows": [FastRequestWorkflow],
+            # our own workflow code, as on the Trons (workers/tron.py)
+            "workflow_runner": UnsandboxedWorkflowRunner(),
+            "interceptors": [answers.interceptor()],
+            "sticky_queue_schedule_to_start_timeout": STICKY_TIMEOUT,
+        }
     return [
         Worker(
             client,
             task_queue=each.func.task_queue,
-            activities=[operation_activity(each, bodies, specs)],
-            max_concurrent_activities=concurrency or each.func.scale.concurrency,
+            activities=[operation_activity(each, bodies, specs, load)],
+            max_concurrent_activities=calls_at_once(each, concurrency),
+            max_concurrent_local_activities=calls_at_once(each, concurrency),
             # Temporal's own limit for the task queue, over all its Runners
             max_task_queue_activities_per_second=each.func.scale.rate_limit,
             # a scale-down cuts no call short: each may run its operation's timeout
             graceful_shutdown_timeout=timedelta(seconds=each.func.longest_call()),
+            **fast,
         )
         for each in served
     ]
+
+
+def calls_at_once(served: ServedFunc, concurrency: int | None) -> int:
+    return concurrency or served.func.scale.concurrency
 
 
 @dataclass(frozen=True)
@@ -290,13 +354,26 @@ async def run_runner(
     ready_file: Path | None = None,
     broken_ok: bool = False,
     concurrency: int | None = None,
+    door_host: str | None = None,
+    summaries: bool = True,
 ) -> None:
+    """``door_host``: open a fast-path door on this address
+    (workers/runner_door.py); None: the usual path only."""
     capture_func_output()
     with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
         served = await load_funcs(client, sources, executor, broken_ok=broken_ok)
-        workers = runner_workers(client, served, bodies, specs, concurrency=concurrency)
+        load, answers = RunnerLoad(), Answers() if door_host is not None else None
+        workers = runner_workers(
+            client, served, bodies, specs, concurrency=concurrency, load=load, answers=answers
+        )
+        door = None
+        if answers is not None and door_host is not None:
+            queues = {
+                each.func.task_queue: DoorQueue(calls_at_once(each, concurrency)) for each in served
+            }
+            door = serve_runner_door(client, answers, load, queues, door_host, summaries=summaries)
         try:
-            await serve_until_signalled(workers, ready_file=ready_file)
+            await serve_until_signalled(workers, ready_file=ready_file, while_polling=door)
         finally:
             for each in served:
                 await each.host.close()  # a Node host's process ends with its Runner

@@ -10,6 +10,7 @@ import logging
 import signal
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.worker import Worker
 
@@ -19,8 +20,21 @@ logger = logging.getLogger(__name__)
 # for its Funcs' longest call (RegisteredFunc.longest_call)
 DRAIN_TIMEOUT = timedelta(seconds=10)
 
+# A workflow's next task goes to the worker that ran its last one (its
+# sticky queue). If that worker died, the task waited there for the SDK's
+# default 10 s before any other could take it: measured, requests in flight
+# stalled 10-12 s after a Tron was killed (docs/performance.md).
+STICKY_TIMEOUT = timedelta(seconds=1)
 
-async def serve_until_signalled(workers: list[Worker], *, ready_file: Path | None = None) -> None:
+
+async def serve_until_signalled(
+    workers: list[Worker],
+    *,
+    ready_file: Path | None = None,
+    while_polling: contextlib.AbstractAsyncContextManager[Any] | None = None,
+) -> None:
+    """``while_polling``: entered once the workers poll, left before they
+    drain (a Runner's fast-path door: open only while calls are taken)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -28,6 +42,8 @@ async def serve_until_signalled(workers: list[Worker], *, ready_file: Path | Non
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
+        if while_polling is not None:
+            await stack.enter_async_context(while_polling)
         queues = ", ".join(worker.task_queue for worker in workers)
         logger.info("polling %s", queues)
         if ready_file is not None:

@@ -8,7 +8,6 @@ routes requests before they start. Both share one cache.
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -24,9 +23,7 @@ from funcatron_wf.engine.request_workflow import RequestWorkflow, RoutedRequestW
 from funcatron_wf.engine.spec_store import SpecStore
 from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.route_cache import RouteCache
-from funcatron_wf.workers.serving import DRAIN_TIMEOUT, serve_until_signalled
-
-STICKY_TIMEOUT = timedelta(seconds=1)
+from funcatron_wf.workers.serving import DRAIN_TIMEOUT, STICKY_TIMEOUT, serve_until_signalled
 
 
 def tron_worker(
@@ -47,10 +44,6 @@ def tron_worker(
         # measured in docs/performance.md.
         workflow_runner=UnsandboxedWorkflowRunner(),
         graceful_shutdown_timeout=DRAIN_TIMEOUT,
-        # A request's next workflow task goes to the Tron that ran its last
-        # one (its sticky queue). If that Tron died, the task waited there
-        # for the SDK's default 10 s before any other Tron could take it:
-        # measured, requests in flight stalled 10-12 s after a Tron kill.
         sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
     )
 

@@ -392,15 +392,23 @@ function _M.handle()
         traceparent = traceparent_of(request_id),
     }
     if config.front_door then
-        -- The Tron's front door routes, then starts the request (eager start):
-        -- started (wait for its close event), accepted (a request that runs
-        -- on); anything else means not started there: the request takes the
-        -- path below.
+        -- The Tron's front door routes, then runs the request on a Runner
+        -- (the fast path: answered, the body is the response envelope) or
+        -- starts it (eager start): started (wait for its close event),
+        -- accepted (a request that runs on); anything else means not started
+        -- there: the request takes the path below.
         local offered = ngx.location.capture(config.front_door_location .. config.front_door_path, {
             method = ngx.HTTP_POST,
             body = cjson.encode(envelope),
         })
-        if offered.status == config.front_door_started then
+        if offered.status == config.front_door_answered then
+            local response = cjson.decode(offered.body or "")
+            if type(response) == "table" then
+                return write_response(response, request_id)
+            end
+            -- unreadable (never seen): the request ran; its close event answers
+            return write_close_event_of(request_id)
+        elseif offered.status == config.front_door_started then
             local answer = cjson.decode(offered.body or "") or {}
             return write_close_event_of(request_id, tonumber(answer.wait))
         elseif offered.status == config.front_door_accepted then

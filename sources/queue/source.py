@@ -215,13 +215,15 @@ class QueueSource:
         """Started, by the front door when one answers, else here; and whether
         it is known to be routed (a no-reply request the front door accepted)."""
         if self._front_door is not None:
-            offer = await self._front_door.offer(envelope)
+            offer, answer = await self._front_door.offer(envelope)
             if offer is not Offer.NOT_STARTED:
                 handle = self._client.get_workflow_handle(
                     envelope.request_id, result_type=ResponseEnvelope
                 )
-                waits = offer is Offer.STARTED
-                return StartedRequest(handle, first_start=True, waits_for_reply=waits), not waits
+                waits = offer is not Offer.ACCEPTED
+                started = StartedRequest(handle, first_start=True, waits_for_reply=waits)
+                started.answer = answer
+                return started, not waits
         started = await start_request(
             self._client,
             envelope,

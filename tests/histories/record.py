@@ -57,6 +57,14 @@ def requests(served) -> dict[str, str]:
         "/wordcount", host="shop.local", content="the cat", headers={"content-type": "text/plain"}
     ))  # fmt: skip
     keep("forward", served.get("/products/pear", host="shop.local"))
+    # With the fast path on (the default), a single operation runs as
+    # FastRequest on its Runner: so do the routed-* requests above when
+    # recorded again (the committed routed-* files are RoutedRequest, recorded
+    # before the fast path; RoutedRequest still serves chains and 404s).
+    keep("fast-get", served.get("/v1/greet/Fay"))
+    keep("fast-500", served.get("/v1/boom"))
+    keep("fast-no-reply", served.get("/v1/greet/Fen", headers={"prefer": "respond-async"}))
+    keep("fast-forward", served.get("/products/apple", host="shop.local"))
     ids["detached-step"] = ids["chain-parallel-detached"] + "-audit"
     return ids
 
