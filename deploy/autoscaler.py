@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from funcatron_wf.deploy.backlog import activity_backlog, tron_backlog
+from funcatron_wf.deploy.backlog import WORKFLOW_TASKS, activity_backlog, tron_backlog
 from funcatron_wf.deploy.runner_load import RunnerLoads
 from funcatron_wf.deploy.scaling import Stabilizer, recommend
 from funcatron_wf.deploy.service_time import ServiceTimes
@@ -127,9 +127,9 @@ class Autoscaler:
         policy = deployment.policy(version)
         current = deployment.pool_size(version)
         fast = await self.runner_loads.of(version.task_queue, doors)
-        backlog = (await activity_backlog(self.client, version.task_queue)).with_fast_path(
-            fast.in_flight, fast.rate
-        )
+        calls = await activity_backlog(self.client, version.task_queue)
+        tasks = await activity_backlog(self.client, version.task_queue, WORKFLOW_TASKS)
+        backlog = calls.with_waiting_workflows(tasks).with_fast_path(fast.in_flight, fast.rate)
         # the calls as they run now, where the fast path counted them; else
         # as the latest histories say (the usual path's activities)
         service_time = fast.service_time or await self.service_times.of(

@@ -14,6 +14,8 @@ from temporalio.client import Client
 
 from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
 
+WORKFLOW_TASKS = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -27,6 +29,12 @@ class Backlog:
     pollers: int
     rate_limited: bool = False  # calls wait for the queue's rate limit, not for Runners
     in_flight: int = 0  # calls running on the fast path (deploy/runner_load.py)
+
+    def with_waiting_workflows(self, tasks: Backlog) -> Backlog:
+        """And the queue's workflow tasks waiting: the fast path's requests
+        whose next task needs a Runner of the version (after a forward, or a
+        Runner lost), even when no call waits."""
+        return replace(self, count=self.count + tasks.count, age=max(self.age, tasks.age))
 
     def with_fast_path(self, in_flight: int, rate: float) -> Backlog:
         """The queue's backlog and the calls the fast path took beside it,
@@ -65,7 +73,7 @@ async def activity_backlog(
 async def tron_backlog(client: Client) -> Backlog:
     """The Trons' queue: the request workflows' tasks and the routing
     activities, as one backlog (the older of the two ages; both rates)."""
-    tasks = await activity_backlog(client, TRON_TASK_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)
+    tasks = await activity_backlog(client, TRON_TASK_QUEUE, WORKFLOW_TASKS)
     routing = await activity_backlog(client, TRON_TASK_QUEUE)
     return Backlog(
         count=tasks.count + routing.count,

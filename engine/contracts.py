@@ -232,6 +232,19 @@ def problem_response(
     )
 
 
+def timed_out_response(
+    request_id: str, operation_id: str, timeout: float, *, func: FuncRef | None = None
+) -> ResponseEnvelope:
+    """The 504 of an operation that did not answer within its timeout."""
+    return problem_response(
+        request_id,
+        504,
+        "Gateway Timeout",
+        f"{operation_id} did not answer within {timeout:g} s",
+        func=func,
+    )
+
+
 # --- the blob store's references ----------------------------------------------
 
 # Bodies above this many bytes travel as blob refs (Temporal's payload limit is 2 MiB).

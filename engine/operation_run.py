@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ResponseEnvelope,
         problem_response,
         split_call,
+        timed_out_response,
     )
     from funcatron_wf.engine.route_table import TEMPLATE_PARAM
 
@@ -215,13 +216,7 @@ def _failure_response(
     request_id, func_ref = call.request.request_id, call.func
     operation_id = func_ref.operation
     if isinstance(cause, TimeoutError):
-        return problem_response(
-            request_id,
-            504,
-            "Gateway Timeout",
-            f"{operation_id} did not answer within {policy.timeout:g} s",
-            func=func_ref,
-        )
+        return timed_out_response(request_id, operation_id, policy.timeout, func=func_ref)
     if isinstance(cause, ApplicationError) and cause.type == FUNC_ERROR:
         details = cause.details[0] if cause.details else {}
         return problem_response(

@@ -73,11 +73,11 @@ class Stack:
         self.front_door = front_door
         self.task_queue = ""
 
-    def runner(self, **env: str) -> ManagedProcess:
+    def runner(self, *extra: str, **env: str) -> ManagedProcess:
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         try:
-            process = start_worker("runner", self.temporal, self.tmp_path, str(CONTRACT))
+            process = start_worker("runner", self.temporal, self.tmp_path, str(CONTRACT), *extra)
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -195,6 +195,38 @@ async def test_a_no_reply_request_is_accepted_and_runs_on_the_runner(stack: Stac
     assert (STATE / request.request_id).read_text() == "done"
 
 
+async def test_a_no_reply_request_offered_again_is_accepted_again(stack: Stack) -> None:
+    """As on the usual path: a second start of the id (a retry with the same
+    Idempotency-Key) is answered 202, never run twice."""
+    stack.runner()
+    await stack.doors_known()
+    request = build_request("POST", "/c/later?seconds=0.2", host=HOST)
+    assert (await stack.offer(request))[0] == FRONT_DOOR_ACCEPTED
+    assert (await stack.offer(request))[0] == FRONT_DOOR_ACCEPTED
+    handle = stack.client.get_workflow_handle(request.request_id, result_type=ResponseEnvelope)
+    assert (await handle.result()).status == 200
+
+
+async def test_a_full_runner_turns_the_next_request_to_the_usual_path(stack: Stack) -> None:
+    """One call at a time (`--concurrency 1`): while it runs, the door
+    declines the next request, which the front door starts on the Trons'
+    queue; its call waits for the Runner's activity slot there."""
+    stack.runner("--concurrency", "1")
+    await stack.doors_known()
+    first = build_request("GET", "/c/pid?seconds=1", host=HOST)
+    offered = asyncio.create_task(stack.offer(first))
+    await until(lambda: _glob(STATE, f"pid-{first.request_id}-*"), "the first call to start")
+    second = build_request("GET", "/c/returns/dict", host=HOST)
+
+    assert (await stack.offer(second))[0] == FRONT_DOOR_STARTED
+    assert (await offered)[0] == FRONT_DOOR_ANSWERED
+    handle = stack.client.get_workflow_handle(second.request_id, result_type=ResponseEnvelope)
+    assert (await handle.result()).status == 200
+    assert (await handle.describe()).workflow_type == ROUTED_REQUEST_WORKFLOW_TYPE
+    first_run = stack.client.get_workflow_handle(first.request_id)
+    assert (await first_run.describe()).workflow_type == FAST_REQUEST_WORKFLOW_TYPE
+
+
 async def test_a_runner_killed_mid_call_loses_nothing(stack: Stack) -> None:
     """Its workflow task times out (2 s) and another Runner of the version
     runs the call again; the front door, losing the first Runner, finds the
@@ -295,17 +327,22 @@ async def _glob(folder: Path, pattern: str) -> list[Path]:
     return sorted(folder.glob(pattern))
 
 
-def test_a_rate_limited_version_takes_the_usual_path() -> None:
+def test_a_rate_limited_version_and_a_stale_door_take_the_usual_path() -> None:
     """Temporal holds a rate limit where it dispatches activity tasks; the
     fast path has none, so such a version's requests are not offered to its
     Runners (`scale --rate-limit` as much as x-funcatron-scale)."""
     func = FuncFolder.load(CONTRACT).registration()
     limited = dataclasses.replace(func, scale=dataclasses.replace(func.scale, rate_limit=5.0))
-    door = RunnerDoor("127.0.0.1:1", [func.task_queue])
-    assert fast_path_doors(RegistrySnapshot(funcs=[func], doors=[door])) == {
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    renewed = now.isoformat(timespec="seconds")
+    door = RunnerDoor("127.0.0.1:1", [func.task_queue], renewed)
+    assert fast_path_doors(RegistrySnapshot(funcs=[func], doors=[door]), now) == {
         func.task_queue: ["127.0.0.1:1"]
     }
-    assert fast_path_doors(RegistrySnapshot(funcs=[limited], doors=[door])) == {}
+    assert fast_path_doors(RegistrySnapshot(funcs=[limited], doors=[door]), now) == {}
+    # a door its Runner stopped renewing (killed) is not offered requests
+    later = now + DOOR_LEASE + timedelta(seconds=1)
+    assert fast_path_doors(RegistrySnapshot(funcs=[func], doors=[door]), later) == {}
     # `scale --rate-limit` on the Func reaches the snapshot the Trons route on
     registry = RegistryWorkflow(RegistryState())
     registry._deployments = {

@@ -50,7 +50,7 @@ from funcatron_wf.engine.starting import start_request
 from funcatron_wf.engine.tracing import request_span
 from funcatron_wf.workers.log_context import request_context
 from funcatron_wf.workers.route_cache import RouteCache
-from funcatron_wf.workers.runner_offer import RunnerDoors, RunnerReply
+from funcatron_wf.workers.runner_offer import DoorClient, RunnerReply
 from funcatron_wf.workers.ui_codec import add_codec_routes
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _runner_answer(reply: RunnerReply, decision: RouteDecision) -> web.Response:
 def front_door_app(
     client: Client, cache: RouteCache, *, task_queue: str = TRON_TASK_QUEUE, summaries: bool = True
 ) -> web.Application:
-    runners = RunnerDoors(client.data_converter.payload_converter)
+    runners = DoorClient(client.data_converter.payload_converter)
 
     async def handle(http_request: web.Request) -> web.Response:
         try:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.client import Client
@@ -31,6 +32,7 @@ from funcatron_wf.engine.contracts import (
     RequestEnvelope,
     RouteDecision,
 )
+from funcatron_wf.engine.registry import DOOR_LEASE
 from funcatron_wf.engine.registry_client import registry_if_changed
 from funcatron_wf.engine.routing import RegistryView, decide
 from funcatron_wf.engine.spec_store import SpecStore
@@ -38,14 +40,21 @@ from funcatron_wf.engine.spec_store import SpecStore
 logger = logging.getLogger(__name__)
 
 
-def fast_path_doors(snapshot: RegistrySnapshot) -> dict[str, list[str]]:
-    """Each serving version's Runner doors, by task queue; none for a version
-    with a rate limit, which Temporal holds only on the usual path (it
-    limits the dispatch of activity tasks, and the fast path has none)."""
+def fast_path_doors(
+    snapshot: RegistrySnapshot, now: datetime | None = None
+) -> dict[str, list[str]]:
+    """Each serving version's Runner doors, by task queue: those renewed
+    within their lease (a Runner killed leaves its door listed until the
+    doors next change); none for a version with a rate limit, which Temporal
+    holds only on the usual path (it limits the dispatch of activity tasks,
+    and the fast path has none)."""
     versions = snapshot.funcs + [canary.func for canary in snapshot.canaries]
     limited = {version.task_queue for version in versions if version.scale.rate_limit is not None}
+    oldest = (now or datetime.now(UTC)) - DOOR_LEASE
     doors: dict[str, list[str]] = {}
     for door in snapshot.doors:
+        if not door.renewed_at or datetime.fromisoformat(door.renewed_at) < oldest:
+            continue
         for queue in door.task_queues:
             if queue not in limited:
                 doors.setdefault(queue, []).append(door.address)

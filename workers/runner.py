@@ -40,6 +40,7 @@ from funcatron_wf.engine.contracts import (
     RegisteredFunc,
     ResponseEnvelope,
     problem_response,
+    timed_out_response,
 )
 from funcatron_wf.engine.registry_client import registered_func
 from funcatron_wf.engine.request_workflow import FastRequestWorkflow
@@ -212,7 +213,7 @@ def operation_activity(
             return local_timeout_response(call, info)
         with (
             request_context(call.request.request_id, call.func, call.settings.log_level),
-            load.call(info.task_queue),
+            load.call(info.task_queue, fast=info.is_local),
         ):
             # Heartbeats tell Temporal this Runner is alive; if it dies, the
             # task is retried on another one after the heartbeat timeout. A
@@ -250,13 +251,7 @@ def local_timeout_response(call: FuncCall, info: activity.Info) -> ResponseEnvel
     """The 504 the workflow gives an operation that timed out (engine/operation_run.py)."""
     timeout = (info.start_to_close_timeout or timedelta()).total_seconds()
     logger.warning("%s did not answer within %g s", call.func.operation, timeout)
-    return problem_response(
-        call.request.request_id,
-        504,
-        "Gateway Timeout",
-        f"{call.func.operation} did not answer within {timeout:g} s",
-        func=call.func,
-    )
+    return timed_out_response(call.request.request_id, call.func.operation, timeout, func=call.func)
 
 
 def runner_workers(

@@ -9,7 +9,11 @@ start reply, the operation runs in it as a local activity, and the workflow
 completes with that task. Two calls to the server instead of the usual path's
 workflow task dispatch, activity dispatch and completion, second workflow
 task and history long-poll. The answer comes back here from the workflow
-itself (``Answers``), not from history.
+itself (``Answers``), not from history: as the workflow returns, while its
+task's completion is on its way to the server. Should that completion never
+land (the server out of reach that instant, this Runner killed), the task
+runs again on another Runner and so does the operation: a Func runs at least
+once on every path, and keys its side effects on the request id (README).
 
 Replies (engine/contracts.py, RUNNER_DOOR_*): the response envelope;
 "started" when the answer takes longer than the caller waits (it then waits
@@ -64,7 +68,7 @@ from funcatron_wf.workers.log_context import request_context
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_WAIT = 3.0  # seconds, when the caller does not say
+DEFAULT_WAIT = 3.0  # seconds, when the caller does not say (the Tron's front door does)
 CLOSE_TIMEOUT = 5.0  # seconds a stopping Runner tries to close its door
 
 
@@ -88,7 +92,8 @@ class Answers:
     def deliver(self, request_id: str, response: ResponseEnvelope) -> None:
         future = self._waiting.get(request_id)
         if future is not None:
-            future.get_loop().call_soon_threadsafe(_settle, future, response)
+            with contextlib.suppress(RuntimeError):  # the loop closed: a Runner stopping
+                future.get_loop().call_soon_threadsafe(_settle, future, response)
 
     def interceptor(self) -> Interceptor:
         return WorkflowAnswers(self)
@@ -127,8 +132,10 @@ class WorkflowAnswers(Interceptor):
 
 @dataclass
 class QueueLoad:
-    """One task queue's calls on this Runner (both paths), for the autoscaler:
-    what the queue's backlog no longer shows once calls take the fast path."""
+    """One task queue's calls on this Runner, for the autoscaler (what the
+    queue's backlog no longer shows once calls take the fast path) and for
+    the door (a full Runner turns requests away): the calls running now on
+    either path; the fast path's calls finished, and their time."""
 
     in_flight: int = 0
     calls: int = 0
@@ -139,8 +146,14 @@ class QueueLoad:
 class RunnerLoad:
     queues: dict[str, QueueLoad] = field(default_factory=dict)
 
+    def in_flight(self, task_queue: str) -> int:
+        load = self.queues.get(task_queue)
+        return load.in_flight if load is not None else 0
+
     @contextlib.contextmanager
-    def call(self, task_queue: str) -> Any:
+    def call(self, task_queue: str, *, fast: bool) -> Any:
+        """A call running; ``fast``: on the fast path (the usual path's are
+        in the queue's own rates already)."""
         load = self.queues.setdefault(task_queue, QueueLoad())
         load.in_flight += 1
         started = time.monotonic()
@@ -148,8 +161,9 @@ class RunnerLoad:
             yield
         finally:
             load.in_flight -= 1
-            load.calls += 1
-            load.busy_seconds += time.monotonic() - started
+            if fast:
+                load.calls += 1
+                load.busy_seconds += time.monotonic() - started
 
 
 @dataclass
@@ -184,7 +198,9 @@ def runner_door_app(
             return _declined("not a single operation of a version this Runner serves", 400)
         if not open_for_requests():
             return _declined("stopping")
-        if queue.admitted >= queue.concurrency:
+        # full: the door's requests not yet answered, or the calls running on
+        # either path (a no-reply or a long call runs on after its answer)
+        if max(queue.admitted, load.in_flight(target.task_queue)) >= queue.concurrency:
             return _declined("busy")
         queue.admitted += 1
         try:
@@ -201,10 +217,10 @@ def runner_door_app(
                 except RPCError as err:
                     logger.warning("request %s not started here (%s)", request.request_id, err)
                     return _declined("not started")
+                if not started.waits_for_reply:  # the first start, or one before it
+                    return web.json_response({}, status=RUNNER_DOOR_ACCEPTED)
                 if not started.first_start:
                     return web.json_response({}, status=RUNNER_DOOR_STARTED_BEFORE)
-                if not started.waits_for_reply:
-                    return web.json_response({}, status=RUNNER_DOOR_ACCEPTED)
                 try:
                     response = await asyncio.wait_for(answer, wait)
                 except TimeoutError:  # still running (here, or on another Runner)
@@ -262,7 +278,7 @@ async def serve_runner_door(
     site = web.TCPSite(runner, host, 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    door = RunnerDoor(f"{host}:{port}", sorted(queues))
+    door = RunnerDoor(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", sorted(queues))
 
     async def renew_forever() -> None:
         every = 0.0  # the first time at once
@@ -283,6 +299,8 @@ async def serve_runner_door(
         yield door
     finally:
         renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing  # a renewal in flight must not list the door again
         state["open"] = False
         try:
             await asyncio.wait_for(close_runner_door(client, door), CLOSE_TIMEOUT)

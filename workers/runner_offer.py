@@ -42,7 +42,7 @@ class RunnerReply:
     body: bytes = b""  # the response envelope (JSON), when answered
 
 
-class RunnerDoors:
+class DoorClient:
     def __init__(self, to_json: PayloadConverter) -> None:
         self._to_json = to_json
         self._session: aiohttp.ClientSession | None = None
@@ -75,8 +75,8 @@ class RunnerDoors:
                 timeout=timeout,
             ) as reply:
                 body = await reply.read()
-        except aiohttp.ClientConnectionError as err:
-            if not isinstance(err, aiohttp.ServerDisconnectedError):
+        except aiohttp.ClientError as err:  # refused, cut off, or not HTTP we can read
+            if isinstance(err, aiohttp.ClientConnectorError):  # nobody listens there
                 self._passed_over[address] = time.monotonic() + PASS_OVER
             logger.info("Runner door %s did not answer (%r)", address, err)
             return None
