@@ -280,21 +280,24 @@ async def serve_runner_door(
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     door = RunnerDoor(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", sorted(queues))
 
-    async def renew_forever() -> None:
-        every = 0.0  # the first time at once
+    async def opened() -> bool:
+        try:
+            await asyncio.wait_for(open_runner_door(client, door), CLOSE_TIMEOUT)
+            return True
+        except Exception as err:  # Temporal out of reach: requests take the usual path
+            logger.warning("cannot open the fast-path door %s: %s", door.address, err)
+            return False
+
+    async def renew_forever(first: float) -> None:
+        every = first
         while True:
             await asyncio.sleep(every)
-            try:
-                await open_runner_door(client, door)
-                every = DOOR_RENEWAL.total_seconds()
-            except Exception as err:  # Temporal out of reach: requests take the usual path
-                logger.warning("cannot open the fast-path door %s: %s", door.address, err)
-                every = 1.0
-            else:
-                logger.debug("fast-path door %s renewed", door.address)
+            every = DOOR_RENEWAL.total_seconds() if await opened() else 1.0
 
+    # listed before the Runner says it is ready; the Trons see it within a second
+    listed = await opened()
     logger.info("fast-path door on %s for %s", door.address, ", ".join(door.task_queues))
-    renewing = asyncio.create_task(renew_forever())
+    renewing = asyncio.create_task(renew_forever(DOOR_RENEWAL.total_seconds() if listed else 1.0))
     try:
         yield door
     finally:

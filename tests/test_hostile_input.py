@@ -1,0 +1,125 @@
+"""Hostile input through the real nginx front (`funcatron-wf dev`): each is
+answered with a clear 4xx, never a 5xx from the platform or a hung worker,
+and the platform serves normally after it (docs/threat-model.md)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from http.client import HTTPConnection
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, problem_document
+from tests.dev_process import DevProcess, running
+
+CONTRACT = REPO / "tests" / "funcs" / "contract"
+HOST = "contract.local"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    with running(DevProcess([CONTRACT], tmp_path_factory.mktemp("hostile") / "dev.log")) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def http(dev: DevProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=dev.url, headers={"host": HOST}, timeout=30) as client:
+        yield client
+
+
+def raw_request(dev: DevProcess, request_line: str, headers: dict[str, str]) -> int:
+    """The status of a request sent byte for byte (no client normalizing it)."""
+    host, port = dev.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        lines = [request_line, *(f"{name}: {value}" for name, value in headers.items())]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = sock.makefile("rb").readline().decode("latin-1")
+    return int(answer.split()[1])
+
+
+def still_serving(http: httpx.Client) -> None:
+    assert http.get("/c/returns/dict").json() == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_funcatron/requests/abc",  # not a whole request id
+        "/_funcatron/requests/" + "0" * 31,
+        "/_funcatron/requests/" + "g" * 32,  # not hex
+        "/_funcatron/requests/" + "0" * 33,
+        "/_funcatron/requests/%2e%2e/%2e%2e/etc/passwd",
+    ],
+)
+def test_the_status_url_tells_nothing_without_a_whole_request_id(
+    http: httpx.Client, path: str
+) -> None:
+    response = http.get(path)
+    assert response.status_code == 404
+    assert "workflowExecution" not in response.text and "history" not in response.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/c/../../etc/passwd",
+        "/c/%2e%2e/%2e%2e/etc/passwd",
+        "/c/..%2f..%2fetc%2fpasswd",
+        "//etc/passwd",
+    ],
+)
+def test_path_traversal_in_a_path_is_a_404(
+    dev: DevProcess, http: httpx.Client, target: str
+) -> None:
+    assert raw_request(dev, f"GET {target} HTTP/1.1", {"Host": HOST, "Connection": "close"}) in (
+        400,
+        404,
+    )
+    still_serving(http)
+
+
+def test_huge_headers_are_refused_before_the_platform(dev: DevProcess, http: httpx.Client) -> None:
+    status = raw_request(
+        dev, "GET /c/returns/dict HTTP/1.1",
+        {"Host": HOST, "X-Huge": "x" * 64 * 1024, "Connection": "close"},
+    )  # fmt: skip
+    assert 400 <= status < 500
+    still_serving(http)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"name": ', "application/json"),  # cut off
+        (b'{"name": "\xff\xfe"}', "application/json"),  # not UTF-8
+        (b"[1, 2, 3]", "application/json"),  # JSON, not the schema's object
+        (b"<name>x</name>", "application/xml"),  # a type the operation does not take
+        (b'{"name": "x"}', "text/html; charset=bogus"),
+    ],
+)
+def test_bodies_that_break_the_operation_are_a_4xx_problem(
+    http: httpx.Client, content: bytes, content_type: str
+) -> None:
+    response = http.post("/c/bodies", content=content, headers={"content-type": content_type})
+    assert 400 <= response.status_code < 500, response.text
+    problem_document(response)
+    still_serving(http)
+
+
+def test_a_slow_client_does_not_hold_up_others(dev: DevProcess, http: httpx.Client) -> None:
+    """A client that sends half a request and stops: others are served meanwhile."""
+    host, port = dev.url.removeprefix("http://").split(":")
+    connection = HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/c/bodies")
+    connection.putheader("Host", HOST)
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", "1000")
+    connection.endheaders(b'{"name": ')  # and nothing more
+    try:
+        for _ in range(3):
+            still_serving(http)
+    finally:
+        connection.close()
