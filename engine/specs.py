@@ -19,6 +19,7 @@ from openapi_spec_validator.shortcuts import get_validator_cls
 from openapi_spec_validator.validation.exceptions import ValidatorDetectError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from funcatron_wf.engine.bounded_yaml import YamlTooLarge, load_bounded
 from funcatron_wf.engine.contracts import (
     DEFAULT_OPERATION_TIMEOUT,
     OperationPolicy,
@@ -294,7 +295,9 @@ def load_spec(path: Path, rewrites: list[SpecRewrite] | None = None) -> Spec:
     except OSError as err:
         raise SpecError(str(path), f"cannot read the file: {err.strerror}") from err
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if path.suffix == ".json" else load_bounded(text)
+    except YamlTooLarge as err:
+        raise SpecError(str(path), f"refused: {err}") from err
     except (ValueError, yaml.YAMLError) as err:
         raise SpecError(
             str(path), f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}"

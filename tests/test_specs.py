@@ -88,3 +88,38 @@ def test_a_queue_feeds_one_operation(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match="'jobs' is on both m.a and m.b"):
         load_spec(path).routes()
+
+
+BOMB_SPEC = """x0: &x0 ["lol"]
+{levels}
+openapi: 3.0.3
+info: {{title: t, version: '1'}}
+paths: {{}}
+"""
+
+
+def test_a_yaml_bomb_in_a_spec_is_refused_at_once(tmp_path: Path) -> None:
+    """Nine aliases to nine aliases, nine levels deep: 9^9 values once walked
+    (it ran this machine out of memory before); refused in milliseconds."""
+    levels = "\n".join(f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]" for i in range(1, 10))
+    path = tmp_path / "openapi.yaml"
+    path.write_text(BOMB_SPEC.format(levels=levels))
+    with pytest.raises(SpecError, match="anchors and aliases expand it to more than 1,000,000"):
+        load_spec(path)
+
+
+def test_a_spec_sharing_a_few_values_by_alias_loads(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n"
+        "  /a: {get: {operationId: m.a, responses: &ok {'200': {description: ok}}}}\n"
+        "  /b: {get: {operationId: m.b, responses: *ok}}\n"
+    )
+    assert [route.operation_id for route in load_spec(path).routes()] == ["m.a", "m.b"]
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "openapi.yaml"
+    path.write_text("openapi: 3.0.3\ninfo: &i {title: t, version: '1', self: *i}\npaths: {}\n")
+    with pytest.raises(SpecError):
+        load_spec(path)
