@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from funcatron_wf.deploy.backlog import WORKFLOW_TASKS, activity_backlog, tron_backlog
-from funcatron_wf.deploy.runner_load import RunnerLoads
+from funcatron_wf.deploy.runner_load import PoolLoad, RunnerLoads
 from funcatron_wf.deploy.scaling import Stabilizer, recommend
 from funcatron_wf.deploy.service_time import ServiceTimes
 from funcatron_wf.engine.contracts import (
@@ -28,7 +28,6 @@ from funcatron_wf.engine.contracts import (
     PoolSize,
     RegisteredFunc,
     RegistryState,
-    RunnerDoor,
     ScalePolicy,
 )
 from funcatron_wf.engine.registry_client import (
@@ -78,12 +77,14 @@ class Autoscaler:
         """Size every serving version's pool; the Registry's state after the
         sizes it changed. A pool it could not size waits for the next pass."""
         serving = set()
+        loads = await self.runner_loads.read(state.doors)  # every door once a pass
         for deployment in state.deployments:
             for version in deployment.serving():
                 serving.add((deployment.name, version.sha))
                 if version.sha != deployment.pending:
                     try:
-                        state = await self._size(deployment, version, state.doors) or state
+                        fast = loads.get(version.task_queue, PoolLoad())
+                        state = await self._size(deployment, version, fast) or state
                     except Exception:  # this pool waits for the next pass; the others go on
                         logger.exception("could not size %s %s", deployment.name, version.sha[:12])
         for gone in self._stabilizers.keys() - serving - {TRONS}:
@@ -122,11 +123,11 @@ class Autoscaler:
             logger.warning("could not record the Trons' size in the Registry", exc_info=True)
 
     async def _size(
-        self, deployment: Deployment, version: RegisteredFunc, doors: list[RunnerDoor]
+        self, deployment: Deployment, version: RegisteredFunc, fast: PoolLoad
     ) -> RegistryState | None:
+        """``fast``: the version's calls on the fast path (deploy/runner_load.py)."""
         policy = deployment.policy(version)
         current = deployment.pool_size(version)
-        fast = await self.runner_loads.of(version.task_queue, doors)
         calls = await activity_backlog(self.client, version.task_queue)
         tasks = await activity_backlog(self.client, version.task_queue, WORKFLOW_TASKS)
         backlog = calls.with_waiting_workflows(tasks).with_fast_path(fast.in_flight, fast.rate)

@@ -585,6 +585,11 @@ class RouteDecision:
     # (False where the namespace has none registered)
     search_attributes: bool = False
 
+    def one_operation(self) -> FuncTarget | None:
+        """The version to run, when the request is one operation of it (not
+        a chain, not answered by routing): what the fast path may take."""
+        return self.target if self.answer is None and self.chain is None else None
+
 
 def canary_bucket(request_id: str) -> float:
     """Where a request falls in 0..100 for the canary split: from its id, so

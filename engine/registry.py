@@ -39,6 +39,11 @@ DOOR_RENEWAL = timedelta(seconds=60)
 DOOR_LEASE = 3 * DOOR_RENEWAL
 
 
+def door_expired(door: RunnerDoor, now: datetime) -> bool:
+    """Not renewed within its lease: its Runner was killed (or never said when)."""
+    return not door.renewed_at or now - datetime.fromisoformat(door.renewed_at) > DOOR_LEASE
+
+
 def _routing_key(route: Route) -> tuple[str, str, str, str]:
     return (route.host, route.base_path, route.method, route.path_template)
 
@@ -297,11 +302,7 @@ class RegistryWorkflow:
         return self._generation
 
     def _drop_expired_doors(self, now: datetime) -> bool:
-        expired = [
-            address
-            for address, door in self._doors.items()
-            if not door.renewed_at or now - datetime.fromisoformat(door.renewed_at) > DOOR_LEASE
-        ]
+        expired = [address for address, door in self._doors.items() if door_expired(door, now)]
         for address in expired:
             del self._doors[address]
         return bool(expired)

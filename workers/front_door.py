@@ -63,12 +63,6 @@ RUNNER_WAIT = 3.0
 MIN_RUNNER_WAIT = 0.5
 
 
-def fast_path(decision: RouteDecision) -> bool:
-    """A single operation to run: the fast path may take it (a chain, a
-    request answered by routing, take the usual one)."""
-    return decision.target is not None and decision.answer is None and decision.chain is None
-
-
 def _started(decision: RouteDecision) -> web.Response:
     # The front waits for the close event itself, as on its fallback path:
     # waiting here measured no faster, and would hold a long-poll per
@@ -118,8 +112,8 @@ def front_door_app(
             # request itself, no start of ours is still trying to land.
             decision = await asyncio.wait_for(cache.decide(request), START_TIMEOUT)
             wait = min(RUNNER_WAIT, deadline - loop.time() - START_TIMEOUT)
-            target = decision.target
-            doors = cache.doors(target.task_queue) if target and fast_path(decision) else []
+            target = decision.one_operation()  # a chain, an answer: the usual path
+            doors = cache.doors(target.task_queue) if target is not None else []
             if doors and wait > MIN_RUNNER_WAIT:
                 reply = await runners.offer(doors, RoutedRequest(request, decision), wait)
                 if reply is not None:

@@ -32,7 +32,7 @@ from funcatron_wf.engine.contracts import (
     RequestEnvelope,
     RouteDecision,
 )
-from funcatron_wf.engine.registry import DOOR_LEASE
+from funcatron_wf.engine.registry import door_expired
 from funcatron_wf.engine.registry_client import registry_if_changed
 from funcatron_wf.engine.routing import RegistryView, decide
 from funcatron_wf.engine.spec_store import SpecStore
@@ -50,10 +50,10 @@ def fast_path_doors(
     and the fast path has none)."""
     versions = snapshot.funcs + [canary.func for canary in snapshot.canaries]
     limited = {version.task_queue for version in versions if version.scale.rate_limit is not None}
-    oldest = (now or datetime.now(UTC)) - DOOR_LEASE
+    now = now or datetime.now(UTC)
     doors: dict[str, list[str]] = {}
     for door in snapshot.doors:
-        if not door.renewed_at or datetime.fromisoformat(door.renewed_at) < oldest:
+        if door_expired(door, now):
             continue
         for queue in door.task_queues:
             if queue not in limited:

@@ -357,7 +357,8 @@ async def run_runner(
     capture_func_output()
     with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
         served = await load_funcs(client, sources, executor, broken_ok=broken_ok)
-        load, answers = RunnerLoad(), Answers() if door_host is not None else None
+        load = RunnerLoad()
+        answers = Answers() if door_host is not None else None
         workers = runner_workers(
             client, served, bodies, specs, concurrency=concurrency, load=load, answers=answers
         )

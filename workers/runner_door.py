@@ -192,9 +192,9 @@ def runner_door_app(
         except Exception as err:  # not ours to answer: the front door starts it the usual way
             return _declined(f"unreadable request ({err})", status=400)
         request, decision = routed.request, routed.decision
-        target = decision.target
+        target = decision.one_operation()
         queue = queues.get(target.task_queue) if target is not None else None
-        if queue is None or decision.chain is not None or decision.answer is not None:
+        if target is None or queue is None:
             return _declined("not a single operation of a version this Runner serves", 400)
         if not open_for_requests():
             return _declined("stopping")

@@ -221,8 +221,9 @@ class QueueSource:
                     envelope.request_id, result_type=ResponseEnvelope
                 )
                 waits = offer is not Offer.ACCEPTED
-                started = StartedRequest(handle, first_start=True, waits_for_reply=waits)
-                started.answer = answer
+                started = StartedRequest(
+                    handle, first_start=True, waits_for_reply=waits, answer=answer
+                )
                 return started, not waits
         started = await start_request(
             self._client,
