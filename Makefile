@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8080
 
-.PHONY: demo test test-swarm lint deps system-deps bench bench-autoscale clean
+.PHONY: demo test test-swarm soak lint deps system-deps bench bench-autoscale clean
 
 demo: deps
 	$(BIN)/funcatron-wf dev examples/hello examples/petstore examples/shop examples/inventory \
@@ -23,6 +23,13 @@ test: deps lint
 # The container tests alone (images, `docker run ... dev`, the swarm substrate).
 test-swarm: deps
 	$(BIN)/pytest -m swarm
+
+# The fault suite's long form (tests/faults/soak.py): ten minutes of faults
+# (Runners, the Tron and the queue source killed; Temporal, RabbitMQ and nginx
+# restarted; the blob store's disk filled) under load; prints the counts and
+# fails unless nothing was lost, doubled or refused. `make test` runs each fault once.
+soak: deps
+	$(BIN)/python -m tests.faults.soak --minutes $(or $(MINUTES),10)
 
 # The benchmark (bench/run.py): HTTP against the Temporal floor, the queue
 # path against HTTP and the broker's own floor; reload latency; tracing on

@@ -63,6 +63,18 @@ class ManagedProcess:
                 log.close()
         return self
 
+    def again(self) -> ManagedProcess:
+        """The same command, not started: what restarts a process that died."""
+        return ManagedProcess(
+            self.name,
+            self.argv,
+            log_path=self.log_path,
+            stop_signal=self.stop_signal,
+            env=self.env,
+            cwd=self.cwd,
+            stdin_pipe=self.stdin_pipe,
+        )
+
     def send(self, line: str) -> None:
         """One line to the process's stdin (started with ``stdin_pipe``)."""
         assert self._popen is not None and self._popen.stdin is not None, "no stdin pipe"

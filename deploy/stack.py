@@ -193,7 +193,7 @@ class LocalStack:
         self.say(f"{process.name} (pid {process.pid}) {why}; restarting it")
         ready_file = self.restartable[process.name]
         ready_file.unlink(missing_ok=True)
-        again = ManagedProcess(process.name, process.argv, log_path=process.log_path).start()
+        again = process.again().start()
         self.processes[self.processes.index(process)] = again
         self.say(f"started {again.name} (pid {again.pid})")
         await asyncio.to_thread(
@@ -211,24 +211,27 @@ class LocalStack:
             loop.add_signal_handler(signum, stop.set)
         next_tick = 0.0
         while not stop.is_set():
-            for process in list(self.processes):
-                code = process.exit_code()
-                if code is None or process not in self.processes:
-                    continue
-                if process.name in self.restartable:
-                    await self.restart(process, code)
-                elif process.name in self.expendable:
-                    self.forget(process)
-                    self.say(f"{process.name} (pid {process.pid}) exited with {code}")
-                else:
-                    raise ServiceStartError(
-                        f"{process.name} (pid {process.pid}) exited with {code}"
-                    )
+            await self.tend()
             if every_second is not None and time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + 1
                 await every_second()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
+
+    async def tend(self) -> None:
+        """One look at the children: a worker that died is restarted, any
+        other child that died stops the stack (ServiceStartError)."""
+        for process in list(self.processes):
+            code = process.exit_code()
+            if code is None or process not in self.processes:
+                continue
+            if process.name in self.restartable:
+                await self.restart(process, code)
+            elif process.name in self.expendable:
+                self.forget(process)
+                self.say(f"{process.name} (pid {process.pid}) exited with {code}")
+            else:
+                raise ServiceStartError(f"{process.name} (pid {process.pid}) exited with {code}")
 
     def retire(self, process: ManagedProcess, *, after: float = 0.0, grace: float = 60.0) -> None:
         """Stop a worker on purpose, in the background, ``after`` seconds

@@ -72,10 +72,19 @@ class BlobStore:
         ref = request_body_ref(request_id)
         path = self.path(ref)
         if not path.exists():
-            path.write_bytes(data)
+            _write_whole(path, data)
         return Body(encoding="ref", data=ref)
 
     def write_response(self, request_id: str, data: bytes) -> Body:
         ref = response_body_ref(request_id)
-        self.path(ref).write_bytes(data)
+        _write_whole(self.path(ref), data)
         return Body(encoding="ref", data=ref)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write a blob; one cut short (a full disk) is removed, not left half written."""
+    try:
+        path.write_bytes(data)
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError,
 
 with workflow.unsafe.imports_passed_through():
     from funcatron_wf.engine.contracts import (
+        BLOB_STORE_FAILED,
         FUNC_ERROR,
         MAX_FORWARDS,
         OPERATION_NOT_FOUND,
@@ -226,6 +227,10 @@ def _failure_response(
             f"{cause.message} (after {policy.retry_attempts} attempts)",
             func=func_ref,
             extra=details if isinstance(details, dict) else None,
+        )
+    if isinstance(cause, ApplicationError) and cause.type == BLOB_STORE_FAILED:
+        return problem_response(
+            request_id, 507, "Insufficient Storage", cause.message, func=func_ref
         )
     workflow.logger.warning("operation %s failed: %s", operation_id, cause)
     return problem_response(

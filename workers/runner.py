@@ -32,6 +32,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from funcatron_wf.engine.blobs import BlobStore, body_bytes
 from funcatron_wf.engine.contracts import (
+    BLOB_STORE_FAILED,
     DEFAULT_INLINE_BODY_MAX,
     FUNC_ERROR,
     HOST_LOST,
@@ -78,6 +79,10 @@ class ServedFunc:
     host: LanguageHost
 
 
+class BlobWriteError(Exception):
+    """A reply body the blob store could not take (its disk is full, say)."""
+
+
 @dataclass
 class BodyStore:
     """Where bodies too large to travel inline go (None: nowhere; a large body is an error)."""
@@ -101,7 +106,10 @@ class BodyStore:
             return
         if self.blobs is None:
             raise ValueError("the reply is too large to send without a blob store (--blob-dir)")
-        response.body = self.blobs.write_response(response.request_id, body.raw())
+        try:
+            response.body = self.blobs.write_response(response.request_id, body.raw())
+        except OSError as err:
+            raise BlobWriteError(f"the reply could not be stored: {err.strerror}") from err
 
 
 async def _heartbeat_forever(every: float) -> None:
@@ -167,6 +175,9 @@ async def call_func(
     except HostLost as err:
         logger.error("%s could not be called: %s", call.func.operation, err)
         raise ApplicationError(f"the language host was lost: {err}", type=HOST_LOST) from err
+    except BlobWriteError as err:
+        logger.error("%s: the reply could not be stored: %s", call.func.operation, err.__cause__)
+        raise ApplicationError(str(err), type=BLOB_STORE_FAILED) from err
     except Exception as err:  # a Func's failure must never take the worker down
         if isinstance(err, FuncRaised):
             detail, rendered = err.detail, err.traceback

@@ -373,10 +373,13 @@ function _M.handle()
         request_id = idempotent_request_id(key, ngx.var.http_host or ngx.var.host,
             ngx.req.get_method(), string.match(ngx.var.request_uri, "^[^?]*"))
     end
+    -- for front_failed(), should nginx itself fail the request from here on
+    -- (it cannot spool the body: the blob store's disk is full, say)
+    ngx.var.funcatron_request_id = request_id
     local body, body_error = read_request_body(request_id)
     if body == nil then
         ngx.log(ngx.ERR, "request ", request_id, ": cannot move the body to the blob store: ", body_error)
-        return problem(500, "Internal Server Error", "the request body could not be stored", request_id)
+        return not_started(request_id, "the request body could not be stored")
     end
     local envelope = {
         request_id = request_id,
@@ -391,6 +394,7 @@ function _M.handle()
         reply = not ngx.ctx.prefers_async,
         traceparent = traceparent_of(request_id),
     }
+    ngx.var.funcatron_started = "maybe"
     if config.front_door then
         -- The Tron's front door routes, then runs the request on a Runner
         -- (the fast path: answered, the body is the response envelope) or
@@ -469,6 +473,23 @@ function _M.status(request_id)
         }, request_id, { ["Retry-After"] = "1" })
     end
     return write_close_event(event, request_id)
+end
+
+-- error_page 500: nginx failed the request itself (it could not spool the
+-- body to the blob store's disk; a Lua error). Before anything was started:
+-- 503, safe to retry; after: the request may run, so a 500 that says how to
+-- find it. Either way JSON, never nginx's HTML page.
+function _M.front_failed()
+    local request_id = ngx.var.funcatron_request_id
+    if request_id == "" then
+        request_id = ngx.var.request_id
+    end
+    if ngx.var.funcatron_started == "" then
+        return not_started(request_id, "the front could not take the request (its error log says why: "
+            .. "a full disk under the blob store, say)")
+    end
+    return problem(500, "Internal Server Error", "the front failed after the request was handed on; "
+        .. "its status URL " .. config.status_url_prefix .. request_id .. " tells whether it ran", request_id)
 end
 
 -- error_page 413: nginx refused the body before Lua saw it.
