@@ -65,6 +65,8 @@ def local_broker(data_dir: Path, *, port: int | None = None) -> LocalBroker:
         "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
         "RABBITMQ_NODE_PORT": str(port),
         "RABBITMQ_DIST_PORT": str(any_free_port()),
+        # Erlang's distribution port listens on every interface unless told
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         "RABBITMQ_MNESIA_BASE": str(data_dir / "mnesia"),
         "RABBITMQ_LOG_BASE": str(data_dir / "log"),
         "RABBITMQ_LOGS": "-",

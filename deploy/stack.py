@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -54,8 +55,18 @@ def worker_command(role: str, settings: Settings, ready_file: Path, *extra: str)
 
 
 class LocalStack:
-    def __init__(self, settings: Settings, runtime_dir: Path, *, say: Say = print) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime_dir: Path,
+        *,
+        say: Say = print,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
+        """``worker_env``: settings for the workers beyond their flags
+        (FUNCATRON_... variables), over this process's environment."""
         self.runtime_dir = runtime_dir
+        self.worker_env = {**os.environ, **worker_env} if worker_env else None
         # nginx workers drop root; they must reach the temp dirs in here.
         runtime_dir.chmod(0o755)
         blob_dir = settings.blob_dir or runtime_dir / "blobs"
@@ -88,7 +99,10 @@ class LocalStack:
         ready_file.unlink(missing_ok=True)
         process = self.start_process(
             ManagedProcess(
-                name, worker_command(role, self.settings, ready_file, *extra), log_path=log_path
+                name,
+                worker_command(role, self.settings, ready_file, *extra),
+                log_path=log_path,
+                env=self.worker_env,
             )
         )
         wait_until(ready_file.exists, process=process, what="ready", timeout=60)

@@ -10,7 +10,9 @@ is any filesystem all three share.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 from funcatron_wf.engine.contracts import (
@@ -79,6 +81,23 @@ class BlobStore:
         ref = response_body_ref(request_id)
         _write_whole(self.path(ref), data)
         return Body(encoding="ref", data=ref)
+
+    def prune(self, older_than: float) -> int:
+        """Remove the bodies written more than ``older_than`` seconds ago
+        (and uploads nginx spooled that long ago and never moved in: a front
+        that died mid-request); how many were removed."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for folder in (REQUEST_BODIES, RESPONSE_BODIES, INCOMING):
+            with os.scandir(self.root / folder) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:  # another Tron was first
+                        pass
+        return removed
 
 
 def _write_whole(path: Path, data: bytes) -> None:

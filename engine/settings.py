@@ -73,6 +73,13 @@ class Settings(BaseSettings):
         DEFAULT_INLINE_BODY_MAX, ge=1024, description="bodies above this go through the blob store"
     )
     blob_dir: Path | None = Field(None, description="the blob store; dev: one in its runtime dir")
+    blob_retention: float = Field(
+        24 * 3600.0,
+        ge=10,
+        description="seconds a body stays in the blob store before a Tron removes it; "
+        "keep it longer than a request runs and its status URL and replays are read "
+        "(a day, as the dev server keeps histories)",
+    )
     spec_rewrite: str = Field(
         "", description="sed-style spec rewrites, one per line (engine/spec_rewriting.py)"
     )

@@ -246,6 +246,7 @@ def tron(ready_file: Path | None, front_door: str | None, **flags: Any) -> None:
             front_door=door,
             summaries=settings.request_summaries,
             search_attributes=settings.search_attributes,
+            blob_retention=settings.blob_retention,
         )
 
     run_command(serve())

@@ -5,14 +5,17 @@ and the platform serves normally after it (docs/threat-model.md)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.client import HTTPConnection
 
 import httpx
 import pytest
 
+from funcatron_wf.workers.runaway_funcs import EXIT_STUCK, LOOP_STALL_LIMIT, STUCK_GRACE
 from tests.conftest import REPO, problem_document
 from tests.dev_process import DevProcess, running
+from tests.listening import listening_addresses, process_tree
 
 CONTRACT = REPO / "tests" / "funcs" / "contract"
 HOST = "contract.local"
@@ -20,7 +23,9 @@ HOST = "contract.local"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    with running(DevProcess([CONTRACT], tmp_path_factory.mktemp("hostile") / "dev.log")) as dev:
+    log = tmp_path_factory.mktemp("hostile") / "dev.log"
+    # with a queue: its broker's ports are part of the surface
+    with running(DevProcess([CONTRACT], log, extra=["--queue", "hostile"])) as dev:
         yield dev
 
 
@@ -38,6 +43,13 @@ def raw_request(dev: DevProcess, request_line: str, headers: dict[str, str]) -> 
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         answer = sock.makefile("rb").readline().decode("latin-1")
     return int(answer.split()[1])
+
+
+def wait_until(holds: Callable[[], bool], *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not holds():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.5)
 
 
 def still_serving(http: httpx.Client) -> None:
@@ -123,3 +135,54 @@ def test_a_slow_client_does_not_hold_up_others(dev: DevProcess, http: httpx.Clie
             still_serving(http)
     finally:
         connection.close()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("path", "replaced_within"),
+    [
+        ("/c/never-returns", STUCK_GRACE + 20),  # a thread that spins forever
+        ("/c/blocks-the-loop", LOOP_STALL_LIMIT + 20),  # an async Func that blocks the loop
+    ],
+)
+def test_a_func_that_never_returns_is_answered_504_and_its_runner_replaced(
+    dev: DevProcess, http: httpx.Client, path: str, replaced_within: float
+) -> None:
+    runner = dev.child_pids()["runner"]
+    response = http.get(path)
+    assert response.status_code == 504
+    assert "did not answer within 1 s" in problem_document(response)["detail"]
+    deadline = time.monotonic() + replaced_within
+    while dev.child_pids()["runner"] == runner:
+        assert time.monotonic() < deadline, f"runner {runner} still serves:\n{dev.output()}"
+        time.sleep(0.5)
+    assert f"runner (pid {runner}) exited with {EXIT_STUCK}; restarting it" in dev.output()
+    wait_until(lambda: http.get("/c/returns/dict").status_code == 200, timeout=60)
+    still_serving(http)
+
+
+def test_every_port_the_platform_opens_is_on_loopback(dev: DevProcess) -> None:
+    addresses = listening_addresses(process_tree(dev.popen.pid))
+    ports = {int(address.rsplit(":", 1)[1]) for address in addresses}
+    # the front, Temporal's gRPC, HTTP API and UI, the front door, a Runner's door, RabbitMQ
+    assert {dev.port, dev.temporal_port, dev.temporal_http_port, dev.temporal_ui_port} <= ports
+    assert len(addresses) >= 8, addresses
+    exposed = {a for a in addresses if not a.startswith(("127.0.0.1:", "::1:", "[::1]:"))}
+    assert not exposed, f"listening beyond loopback: {exposed}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_temporal/api/v1/namespaces",  # the engine's HTTP API, for Lua only
+        "/_temporal_poll/api/v1/namespaces",
+        "/_front_door/",  # the Tron's front door
+        "/_front_door/start",
+        "/_funcatron/codec/decode",  # the UI's codec is the front door's, not the front's
+    ],
+)
+def test_the_public_listener_serves_no_internal_location(http: httpx.Client, path: str) -> None:
+    for method in ("GET", "POST"):
+        response = http.request(method, path, content=b"{}")
+        assert response.status_code == 404, (method, path, response.text[:300])
+        assert "namespaces" not in response.text

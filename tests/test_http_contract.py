@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ MAX_BODY = 110 * 1024 * 1024
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     root = tmp_path_factory.mktemp("contract")
     process = DevProcess(
-        [CONTRACT, EXAMPLES / "hello", EXAMPLES / "petstore"],
+        [CONTRACT, *(EXAMPLES / name for name in ("hello", "petstore", "shop", "inventory"))],
         root / "dev.log",
         env={"FUNCATRON_SPEC_REWRITE": STAGING, "FUNCATRON_MAX_BODY_SIZE": str(MAX_BODY)},
     )
@@ -395,11 +396,15 @@ SCHEMATHESIS = [
         ["greetings.boom"],
     ),
     (EXAMPLES / "petstore" / "openapi.yaml", "/api", "pets.local", []),
+    (EXAMPLES / "shop" / "openapi.yaml", "", "shop.local", []),
+    (EXAMPLES / "inventory" / "openapi.yaml", "", "inventory.local", []),
 ]
 
 
 @pytest.mark.parametrize(
-    ("spec", "base", "host", "excluded"), SCHEMATHESIS, ids=["hello", "petstore"]
+    ("spec", "base", "host", "excluded"),
+    SCHEMATHESIS,
+    ids=["hello", "petstore", "shop", "inventory"],
 )
 def test_schemathesis_finds_no_5xx_caused_by_the_platform(
     dev: DevProcess, tmp_path: Path, spec, base, host, excluded
@@ -419,4 +424,6 @@ def test_schemathesis_finds_no_5xx_caused_by_the_platform(
         command, capture_output=True, text=True, cwd=tmp_path, timeout=300, check=False
     )
     assert done.returncode == 0, done.stdout[-4000:]
-    assert "No issues found" in done.stdout
+    # every case passed (a warning that an operation refused most generated
+    # data, a Func's own 422 for an unknown SKU, say, is no failure)
+    assert re.search(r"(\d+) generated, \1 passed", done.stdout), done.stdout[-4000:]

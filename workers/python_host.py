@@ -33,6 +33,7 @@ from funcatron_wf.workers.python_calling import (
     snake_case,
     to_response,
 )
+from funcatron_wf.workers.runaway_funcs import AbandonedCalls
 
 logger = logging.getLogger(__name__)
 
@@ -129,15 +130,28 @@ def _resolve(folder: Path, route: Route) -> Callable[..., Any]:
 class PythonHost:
     """A Func folder's functions, called in this process."""
 
-    def __init__(self, operations: dict[str, Callable[..., Any]], executor: Executor) -> None:
+    def __init__(
+        self,
+        operations: dict[str, Callable[..., Any]],
+        executor: Executor,
+        abandoned: AbandonedCalls | None = None,
+    ) -> None:
         self._operations = operations
         self._executor = executor
+        self._abandoned = abandoned or AbandonedCalls()
 
     @classmethod
     def load(
-        cls, folder: Path, routes: Iterable[Route], executor: Executor, *, broken_ok: bool = False
+        cls,
+        folder: Path,
+        routes: Iterable[Route],
+        executor: Executor,
+        *,
+        broken_ok: bool = False,
+        abandoned: AbandonedCalls | None = None,
     ) -> PythonHost:
-        return cls(load_operations(folder, routes, broken_ok=broken_ok), executor)
+        """``abandoned``: where calls given up on are kept (workers/runaway_funcs.py)."""
+        return cls(load_operations(folder, routes, broken_ok=broken_ok), executor, abandoned)
 
     @property
     def operation_ids(self) -> Collection[str]:
@@ -160,9 +174,14 @@ class PythonHost:
                 result = await function(**arguments)
             else:
                 context = contextvars.copy_context()
-                result = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, functools.partial(context.run, function, **arguments)
+                running = self._executor.submit(
+                    functools.partial(context.run, function, **arguments)
                 )
+                try:
+                    result = await asyncio.wrap_future(running)
+                except asyncio.CancelledError:  # given up (its timeout): the thread runs on
+                    self._abandoned.add(operation_id, running)
+                    raise
             return HostReply(to_response(result, request, text_as_json=call.text_as_json))
         except HTTPError as err:
             answer = http_error_response(err, request)

@@ -55,6 +55,12 @@ from funcatron_wf.workers.jvm_host import jvm_host
 from funcatron_wf.workers.log_context import capture_func_output, request_context
 from funcatron_wf.workers.node_host import node_host
 from funcatron_wf.workers.python_host import PythonHost
+from funcatron_wf.workers.runaway_funcs import (
+    AbandonedCalls,
+    exit_if_threads_stuck,
+    stop_when_stuck,
+    watch_the_loop,
+)
 from funcatron_wf.workers.runner_door import (
     Answers,
     DoorQueue,
@@ -331,6 +337,7 @@ async def load_funcs(
     executor: ThreadPoolExecutor,
     *,
     broken_ok: bool = False,
+    abandoned: AbandonedCalls | None = None,
 ) -> list[ServedFunc]:
     """Each Func version as the Registry holds it, with its code loaded: a
     Python Func's in this process, a JavaScript or JVM Func's in its host."""
@@ -346,7 +353,9 @@ async def load_funcs(
         else:
             if source.vendor is not None and str(source.vendor) not in sys.path:
                 sys.path.insert(0, str(source.vendor))  # the bundle's pinned dependencies first
-            host = PythonHost.load(source.folder, func.routes, executor, broken_ok=broken_ok)
+            host = PythonHost.load(
+                source.folder, func.routes, executor, broken_ok=broken_ok, abandoned=abandoned
+            )
         served.append(ServedFunc(func, host))
     return served
 
@@ -366,8 +375,12 @@ async def run_runner(
     """``door_host``: open a fast-path door on this address
     (workers/runner_door.py); None: the usual path only."""
     capture_func_output()
+    abandoned, stop = AbandonedCalls(), asyncio.Event()
     with ThreadPoolExecutor(MAX_CALL_THREADS, thread_name_prefix="func") as executor:
-        served = await load_funcs(client, sources, executor, broken_ok=broken_ok)
+        served = await load_funcs(
+            client, sources, executor, broken_ok=broken_ok, abandoned=abandoned
+        )
+        watch_the_loop(asyncio.get_running_loop())  # once the code is loaded: imports block it
         load = RunnerLoad()
         answers = Answers() if door_host is not None else None
         workers = runner_workers(
@@ -379,8 +392,13 @@ async def run_runner(
                 each.func.task_queue: DoorQueue(calls_at_once(each, concurrency)) for each in served
             }
             door = serve_runner_door(client, answers, load, queues, door_host, summaries=summaries)
+        stopping = asyncio.create_task(stop_when_stuck(abandoned, stop))
         try:
-            await serve_until_signalled(workers, ready_file=ready_file, while_polling=door)
+            await serve_until_signalled(
+                workers, ready_file=ready_file, while_polling=door, stop=stop
+            )
         finally:
+            stopping.cancel()
             for each in served:
                 await each.host.close()  # a Node host's process ends with its Runner
+            exit_if_threads_stuck(abandoned)

@@ -32,10 +32,12 @@ async def serve_until_signalled(
     *,
     ready_file: Path | None = None,
     while_polling: contextlib.AbstractAsyncContextManager[Any] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """``while_polling``: entered once the workers poll, left before they
-    drain (a Runner's fast-path door: open only while calls are taken)."""
-    stop = asyncio.Event()
+    drain (a Runner's fast-path door: open only while calls are taken);
+    ``stop``: set it to drain as a signal does."""
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)

@@ -7,7 +7,9 @@ routes requests before they start. Both share one cache.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from pathlib import Path
 
 from temporalio.client import Client
@@ -24,6 +26,9 @@ from funcatron_wf.engine.spec_store import SpecStore
 from funcatron_wf.workers.front_door import serve_front_door
 from funcatron_wf.workers.route_cache import RouteCache
 from funcatron_wf.workers.serving import DRAIN_TIMEOUT, STICKY_TIMEOUT, serve_until_signalled
+
+logger = logging.getLogger(__name__)
+PRUNE_EVERY = 60.0  # seconds between two looks at the blob store (at most)
 
 
 def tron_worker(
@@ -57,8 +62,10 @@ async def run_tron(
     front_door: tuple[str, int] | None = None,
     summaries: bool = True,
     search_attributes: bool = True,
+    blob_retention: float = 24 * 3600.0,
 ) -> None:
-    """The Tron worker; with ``front_door`` (host, port) also its HTTP front door."""
+    """The Tron worker; with ``front_door`` (host, port) also its HTTP front
+    door; with ``blobs``, it removes bodies older than ``blob_retention`` s."""
     await ensure_registry(client)
     indexed = search_attributes and await register_request_attributes(client)
     cache = RouteCache(client, blobs=blobs, specs=specs, search_attributes=indexed)
@@ -67,5 +74,26 @@ async def run_tron(
         if front_door
         else contextlib.nullcontext()
     )
-    async with cache.kept_fresh(), door:
-        await serve_until_signalled([tron_worker(client, cache=cache)], ready_file=ready_file)
+    pruning = asyncio.create_task(keep_pruned(blobs, blob_retention)) if blobs is not None else None
+    try:
+        async with cache.kept_fresh(), door:
+            await serve_until_signalled([tron_worker(client, cache=cache)], ready_file=ready_file)
+    finally:
+        if pruning is not None:
+            pruning.cancel()
+
+
+async def keep_pruned(blobs: BlobStore, retention: float) -> None:
+    """Remove the blob store's bodies older than ``retention`` seconds, now
+    and then (every Tron does; each body is removed once)."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(blobs.prune, retention)
+        except OSError as err:
+            logger.warning("cannot prune the blob store %s: %s", blobs.root, err)
+        else:
+            if removed:
+                logger.info(
+                    "removed %d bodies older than %g s from the blob store", removed, retention
+                )
+        await asyncio.sleep(min(PRUNE_EVERY, retention / 4))

@@ -167,6 +167,9 @@ class QueueSource:
         except (RPCError, BindingNotRegistered) as err:  # the Registry, later
             await self._requeue(message, str(err))
             return
+        except OSError as err:  # the blob store's disk full, say: later
+            await self._requeue(message, f"the blob store cannot take its body: {err.strerror}")
+            return
         envelope.reply = message.reply_to is not None
         with request_span("queue message", envelope) as traceparent:
             envelope.traceparent = traceparent

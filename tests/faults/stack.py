@@ -43,6 +43,8 @@ HEARTBEAT_TIMEOUT = 2.0
 # The blob store's own small filesystem (a tmpfs the suite mounts), to fill;
 # the front's inline limit lowered so the large calls' bodies land in it.
 BLOB_DISK = "256m"
+# Bodies kept a minute, not a day: the load writes about 2 MB a second.
+BLOB_RETENTION = 60
 INLINE_BODY_MAX = 16 * 1024
 
 
@@ -95,7 +97,12 @@ class FaultStack:
         self.broker = await asyncio.to_thread(start_local_broker, self.runtime / "rabbitmq")
         self.say(f"started rabbitmq (pid {self.broker.server.pid})")
         settings = self.settings.model_copy(update={"amqp_url": self.broker.url})
-        self.stack = LocalStack(settings, self.runtime, say=self.say)
+        self.stack = LocalStack(
+            settings,
+            self.runtime,
+            say=self.say,
+            worker_env={"FUNCATRON_BLOB_RETENTION": str(BLOB_RETENTION)},
+        )
         await asyncio.to_thread(self.stack.start_tron)
         folder = FuncFolder.load(self.folder)
         await register_func(

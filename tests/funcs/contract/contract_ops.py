@@ -53,6 +53,15 @@ async def slow(seconds):
     return {"slept": seconds}
 
 
+def never_returns():
+    while True:  # a thread nothing can stop
+        pass
+
+
+async def blocks_the_loop():
+    time.sleep(3600)  # blocks the Runner's event loop: a bug an async Func can have
+
+
 def later(request, seconds):
     time.sleep(seconds)
     STATE.mkdir(exist_ok=True)

@@ -1,0 +1,36 @@
+"""The blob store keeps bodies for FUNCATRON_BLOB_RETENTION seconds; a Tron
+removes older ones (workers/tron.py keep_pruned)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from funcatron_wf.engine.blobs import INCOMING, BlobStore
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_bodies_past_their_retention_are_removed_and_the_rest_kept(tmp_path: Path) -> None:
+    blobs = BlobStore(tmp_path)
+    blobs.prepare()
+    old_request = blobs.path(blobs.write_request("a" * 32, b"old").data)
+    old_reply = blobs.path(blobs.write_response("b" * 32, b"old").data)
+    spooled = tmp_path / INCOMING / "0000000001"  # an upload a dead nginx left
+    spooled.write_bytes(b"half")
+    fresh = blobs.path(blobs.write_response("c" * 32, b"new").data)
+    for path in (old_request, old_reply, spooled):
+        _age(path, 120)
+    _age(fresh, 30)
+    assert blobs.prune(older_than=60) == 3
+    assert [p.exists() for p in (old_request, old_reply, spooled, fresh)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert blobs.prune(older_than=60) == 0
