@@ -73,7 +73,9 @@ class BlobStore:
         message's first body stays)."""
         ref = request_body_ref(request_id)
         path = self.path(ref)
-        if not path.exists():
+        if path.exists():
+            os.utime(path)  # in use again: pruned a retention after this
+        else:
             _write_whole(path, data)
         return Body(encoding="ref", data=ref)
 

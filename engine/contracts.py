@@ -58,7 +58,9 @@ MAX_FORWARDS = 8
 FUNC_ERROR = "FuncError"  # a Func's exception, raised only for retryable operations
 OPERATION_NOT_FOUND = "OperationNotFound"  # the Runner has no such operation: never retried
 HOST_LOST = "HostLost"  # the language host failed, not the Func: retried, as a lost Runner is
-# the reply could not be written to the blob store (its disk full): retried, the Func with it
+# the reply could not be written to the blob store (its disk full): for an
+# operation that may run again (x-funcatron-retry), the call is retried, the
+# Func with it; for any other, the Runner answers 507 at once
 BLOB_STORE_FAILED = "BlobStoreFailed"
 
 # A Runner heartbeats well inside its Func's heartbeat timeout (this by

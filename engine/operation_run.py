@@ -187,16 +187,6 @@ async def _execute(
         ),
         "summary": summary,
     }
-    if (
-        local
-        and workflow.now() - workflow.info().start_time >= options["schedule_to_close_timeout"]
-    ):
-        # The budget went while the workflow task was lost (a Runner killed,
-        # or stuck in the call and replaced): answer, do not call again (a
-        # call that blocks its Runner would otherwise take each new one).
-        return timed_out_response(
-            call.request.request_id, operation.operation_id, policy.timeout, func=call.func
-        )
     try:
         response: ResponseEnvelope
         if local:

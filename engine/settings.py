@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     blob_dir: Path | None = Field(None, description="the blob store; dev: one in its runtime dir")
     blob_retention: float = Field(
         24 * 3600.0,
-        ge=10,
+        ge=60,
         description="seconds a body stays in the blob store before a Tron removes it; "
         "keep it longer than a request runs and its status URL and replays are read "
         "(a day, as the dev server keeps histories)",

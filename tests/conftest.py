@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from temporalio.worker import Worker
 
 from funcatron_wf.deploy.processes import ManagedProcess, any_free_port, port_accepts, wait_until
 from funcatron_wf.deploy.temporal_dev import dev_server
+from funcatron_wf.engine.temporal_client import connect_when_ready
 from funcatron_wf.workers.func_folder import FuncFolder
 from funcatron_wf.workers.python_host import PythonHost
 from funcatron_wf.workers.runner import BodyStore, ServedFunc, runner_workers
@@ -107,6 +109,14 @@ def temporal_server() -> Iterator[TemporalServer]:
                 process=process,
                 what="listening",
                 timeout=60,
+            )
+            # listening is not serving: its frontend says "not healthy yet" for a while
+            asyncio.run(
+                connect_when_ready(
+                    f"127.0.0.1:{port}",
+                    STACK_NAMESPACE,
+                    still_starting=lambda: process.exit_code() is None,
+                )
             )
             yield TemporalServer(process, port, http_port)
         finally:

@@ -69,6 +69,8 @@ def quick():
 
 
 def long():
+    with open(os.environ["ELASTIC_CALLS"], "a") as calls:
+        calls.write("long started\\n")
     time.sleep(12)
     with open(os.environ["ELASTIC_CALLS"], "a") as calls:
         calls.write("long\\n")
@@ -298,11 +300,14 @@ def test_a_runner_replaced_finishes_a_call_longer_than_the_old_drain_limit(
     before = one_runner_pid(platform)
     with ThreadPoolExecutor(1) as background:
         long_call = background.submit(platform.get, "/long")
-        time.sleep(2)  # it runs on the one Runner
+        eventually(  # it runs on the one Runner
+            lambda: "long started" in platform.calls.read_text(), "the long call", timeout=30
+        )
         platform.run("scale", "elastic", "--concurrency", "3")  # that Runner is replaced
         eventually(lambda: platform.get("/quick").json()["pid"] != before, "a new Runner")
         reply = long_call.result()
     assert reply.status_code == 200, reply.text
     assert reply.json()["pid"] == before  # it finished where it started: 12 s, past 10 s
-    assert platform.calls.read_text().count("long") == 1  # once: not retried elsewhere
+    calls = platform.calls.read_text().splitlines()
+    assert (calls.count("long started"), calls.count("long")) == (1, 1)  # not retried elsewhere
     platform.run("scale", "elastic", "--concurrency", "spec", "--auto")

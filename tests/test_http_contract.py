@@ -126,6 +126,13 @@ def test_return_forms(http: httpx.Client, form, status, content_type, content, h
         assert response.headers[name] == value
 
 
+def test_a_funcs_own_empty_500_is_sent_as_it_is(http: httpx.Client) -> None:
+    """Not replaced by the front's answer for its own failures (error_page 500)."""
+    response = http.get("/c/returns/empty-500")
+    assert (response.status_code, response.content) == (500, b"")
+    assert response.headers["x-request-id"]
+
+
 # --- errors --------------------------------------------------------------
 
 ERRORS = [

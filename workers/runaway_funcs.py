@@ -68,7 +68,11 @@ def exit_if_threads_stuck(abandoned: AbandonedCalls) -> None:
     """After the drain: an abandoned thread would keep the process from ever
     exiting (the executor waits for it), so leave without waiting."""
     if abandoned.any_running():
-        logger.error("exiting with Func calls still running in threads (exit %d)", EXIT_STUCK)
+        logger.error(
+            "exiting without waiting for Func calls still running in threads, given up at their "
+            "timeout or the drain's (exit %d)",
+            EXIT_STUCK,
+        )
         logging.shutdown()
         os._exit(EXIT_STUCK)
 

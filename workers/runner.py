@@ -183,7 +183,12 @@ async def call_func(
         raise ApplicationError(f"the language host was lost: {err}", type=HOST_LOST) from err
     except BlobWriteError as err:
         logger.error("%s: the reply could not be stored: %s", call.func.operation, err.__cause__)
-        raise ApplicationError(str(err), type=BLOB_STORE_FAILED) from err
+        if call.retry_on_error:  # it may run again (x-funcatron-retry): later, with room
+            raise ApplicationError(str(err), type=BLOB_STORE_FAILED) from err
+        return problem_response(
+            request.request_id, 507, "Insufficient Storage", f"{err}; the Func ran",
+            func=call.func,
+        )  # fmt: skip
     except Exception as err:  # a Func's failure must never take the worker down
         if isinstance(err, FuncRaised):
             detail, rendered = err.detail, err.traceback

@@ -233,7 +233,8 @@ local function stream_blob(ref, request_id)
     local file = io.open(config.blob_dir .. "/" .. ref, "rb")
     if not file then
         ngx.log(ngx.ERR, "request ", request_id, ": blob ", ref, " is missing")
-        return ngx.exit(500)
+        return problem(410, "Gone", "the reply's body is no longer stored (the blob store keeps "
+            .. "bodies for FUNCATRON_BLOB_RETENTION seconds)", request_id)
     end
     ngx.header["Content-Length"] = file:seek("end")
     file:seek("set")
@@ -246,7 +247,7 @@ local function stream_blob(ref, request_id)
         ngx.flush(true)
     end
     file:close()
-    return ngx.exit(ngx.status)
+    return ngx.exit(ngx.HTTP_OK)  -- sent: only ends the request
 end
 
 local function write_response(response, request_id)
@@ -268,7 +269,12 @@ local function write_response(response, request_id)
             ngx.print(body.data)
         end
     end
-    return ngx.exit(ngx.status)
+    -- Headers out first: ngx.exit(status >= 300) with nothing sent would
+    -- make nginx answer its own error page (error_page) instead of this reply.
+    if not ngx.headers_sent then
+        ngx.send_headers()
+    end
+    return ngx.exit(ngx.HTTP_OK)
 end
 
 -- 202 for a no-reply request, which runs on under the same request id.
@@ -376,6 +382,7 @@ function _M.handle()
     -- for front_failed(), should nginx itself fail the request from here on
     -- (it cannot spool the body: the blob store's disk is full, say)
     ngx.var.funcatron_request_id = request_id
+    ngx.var.funcatron_stage = "taking"
     local body, body_error = read_request_body(request_id)
     if body == nil then
         ngx.log(ngx.ERR, "request ", request_id, ": cannot move the body to the blob store: ", body_error)
@@ -394,7 +401,7 @@ function _M.handle()
         reply = not ngx.ctx.prefers_async,
         traceparent = traceparent_of(request_id),
     }
-    ngx.var.funcatron_started = "maybe"
+    ngx.var.funcatron_stage = "handed on"
     if config.front_door then
         -- The Tron's front door routes, then runs the request on a Runner
         -- (the fast path: answered, the body is the response envelope) or
@@ -476,20 +483,27 @@ function _M.status(request_id)
 end
 
 -- error_page 500: nginx failed the request itself (it could not spool the
--- body to the blob store's disk; a Lua error). Before anything was started:
--- 503, safe to retry; after: the request may run, so a 500 that says how to
--- find it. Either way JSON, never nginx's HTML page.
+-- body to the blob store's disk; a Lua error). While taking the request
+-- (nothing started): 503, safe to retry; once handed on the request may
+-- run, so a 500 that says how to find it. Either way JSON, never nginx's
+-- HTML page. $funcatron_stage and $funcatron_request_id are set by
+-- handle() and survive the redirect to the named location @front_failed.
 function _M.front_failed()
     local request_id = ngx.var.funcatron_request_id
-    if request_id == "" then
-        request_id = ngx.var.request_id
+    if request_id == "" then  -- failed before handle() named it, or a status URL's
+        local asked = ngx.var.status_request_id
+        request_id = (asked ~= nil and asked ~= "") and asked or ngx.var.request_id
     end
-    if ngx.var.funcatron_started == "" then
+    local stage = ngx.var.funcatron_stage
+    if stage == "taking" then
         return not_started(request_id, "the front could not take the request (its error log says why: "
             .. "a full disk under the blob store, say)")
+    elseif stage == "handed on" then
+        return problem(500, "Internal Server Error", "the front failed after the request was handed on; "
+            .. "its status URL " .. config.status_url_prefix .. request_id .. " tells whether it ran",
+            request_id)
     end
-    return problem(500, "Internal Server Error", "the front failed after the request was handed on; "
-        .. "its status URL " .. config.status_url_prefix .. request_id .. " tells whether it ran", request_id)
+    return problem(500, "Internal Server Error", "the front failed (its error log says why)", request_id)
 end
 
 -- error_page 413: nginx refused the body before Lua saw it.

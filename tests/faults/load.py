@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -24,6 +25,8 @@ import httpx
 from tests.faults.stack import HOST, QUEUE
 
 RETRYABLE = {0, 502, 503, 504}  # 0: no answer at all
+# What no error answer may carry outside dev mode: a traceback, an internal address.
+LEAKS = re.compile(r"Traceback|\b\d{1,3}(\.\d{1,3}){3}:\d+")
 RETRY_PAUSE = 0.5
 ATTEMPT_TIMEOUT = 60.0
 QUEUE_RATE = 10.0  # messages a second
@@ -42,6 +45,7 @@ class Call:
     took: float | None = None  # seconds to the answer (or the broker's confirm)
     request_id: str | None = None
     refused: str | None = None  # a final answer that is no success
+    leaked: list[str] = field(default_factory=list)  # error answers naming internals
 
     @property
     def answered(self) -> bool:
@@ -96,9 +100,14 @@ class Load:
             except httpx.HTTPError:
                 status = 0
             call.statuses.append(status)
+            if status not in (0, 200) and LEAKS.search(response.text):
+                call.leaked.append(f"{status} {response.text[:300]}")
             if status == 200:
                 call.took = time.monotonic() - call.sent
                 call.request_id = response.headers["x-request-id"]
+                wrong = wrong_answer(kind, body, response.json(), call.request_id)
+                if wrong:
+                    call.refused = f"200 with {wrong}"
                 return call
             if status not in RETRYABLE:
                 call.refused = f"{status} {response.text[:300]}"
@@ -142,6 +151,19 @@ class Load:
                 await asyncio.sleep(1 / QUEUE_RATE)
 
 
+def wrong_answer(kind: str, sent: dict[str, str], answer: dict, request_id: str) -> str | None:
+    """What is wrong with a 200's body (None: it is the Func's reply to this call)."""
+    if answer.get("token") != sent["token"]:
+        return f"another call's token: {str(answer)[:200]}"
+    if kind != "chain" and answer.get("request_id") != request_id:
+        return f"request id {answer.get('request_id')} under x-request-id {request_id}"
+    if kind == "large" and answer.get("pad") != sent["pad"]:
+        return (
+            f"a body of {len(answer.get('pad') or '')} padding characters, not {len(sent['pad'])}"
+        )
+    return None
+
+
 # --- what the Func recorded ---------------------------------------------------
 
 STEPS = {
@@ -182,6 +204,7 @@ class Tally:
     lost: list[str] = field(default_factory=list)  # accepted, not finished; or never answered
     doubled: list[str] = field(default_factory=list)  # run under two request ids
     refused: list[str] = field(default_factory=list)  # a final answer that is no success
+    leaked: list[str] = field(default_factory=list)  # error answers naming internals
     retried_by_client: int = 0  # calls sent more than once
     run_again: int = 0  # calls the Func took again under the same request id
     statuses: Counter[int] = field(default_factory=Counter)
@@ -193,7 +216,8 @@ class Tally:
         )  # noqa: E501
         return (
             f"{self.kind:6} sent {self.sent}, accepted {self.accepted}, lost {len(self.lost)}, "
-            f"doubled {len(self.doubled)}, refused {len(self.refused)}; "
+            f"doubled {len(self.doubled)}, refused {len(self.refused)}, "
+            f"leaked {len(self.leaked)}; "
             f"retried by the client {self.retried_by_client}, run again (same request id) "
             f"{self.run_again}; slowest {self.slowest:.1f} s; answers seen {{{seen}}}"
         )
@@ -211,6 +235,7 @@ def tally(calls: list[Call], ledger: dict[str, list[tuple[str, str]]]) -> list[T
         counts.run_again += len(runs) - len(set(runs))
         if len({request_id for _, request_id in runs}) > 1:
             counts.doubled.append(f"{call.token}: {runs}")
+        counts.leaked += [f"{call.token}: {answer}" for answer in call.leaked]
         if call.refused:
             counts.refused.append(f"{call.token}: {call.refused}")
         elif not call.answered or call.token in not_finished:

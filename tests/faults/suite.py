@@ -117,6 +117,7 @@ class Report:
                 ("lost", counts.lost),
                 ("doubled", counts.doubled),
                 ("refused", counts.refused),
+                ("leaked", counts.leaked),
             ):
                 problems += [f"{counts.kind} {what}: {call}" for call in calls[:5]]
             if counts.sent < 20:

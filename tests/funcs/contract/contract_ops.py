@@ -29,6 +29,7 @@ RETURNS = {
     "str": lambda: "plain text",
     "bytes": lambda: b"\x00\x01\xff",
     "none": lambda: None,
+    "empty-500": lambda: (None, 500),  # the Func's own, not the front's
     "tuple": lambda: ({"created": True}, 201),
     "tuple-headers": lambda: ("teapot", 418, {"X-Brew": "earl grey"}),
     "response": lambda: Response({"r": 1}, status=202, headers={"X-Kind": "response"}),
