@@ -98,11 +98,6 @@ class RunnerLoads:
                     total.span = max(total.span, at - last.at)
         return {queue: total.load() for queue, total in totals.items()}
 
-    async def of(self, task_queue: str, doors: list[RunnerDoor]) -> PoolLoad:
-        """The load of ``task_queue`` alone."""
-        serving = [door for door in doors if task_queue in door.task_queues]
-        return (await self.read(serving)).get(task_queue, PoolLoad())
-
     async def _read(self, door: RunnerDoor) -> tuple[dict[str, Any], float] | None:
         """The door's counts by task queue, and when they were read."""
         assert self._session is not None

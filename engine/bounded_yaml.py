@@ -22,16 +22,19 @@ class YamlTooLarge(ValueError):
 def load_bounded(text: str, *, max_values: int = MAX_VALUES) -> Any:
     """``yaml.safe_load(text)``, refusing a document whose aliases expand it
     past ``max_values`` values (YamlTooLarge) or into itself."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    if node is None:
-        return None
-    sizes: dict[int, int] = {}
-    if _expanded(node, sizes, set(), max_values) > max_values:
-        raise YamlTooLarge(
-            f"its anchors and aliases expand it to more than {max_values:,} values; "
-            "write the shared parts out, or use $ref"
-        )
-    return yaml.safe_load(text)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()  # parsed once: counted, then built
+        if node is None:
+            return None
+        if _expanded(node, {}, set(), max_values) > max_values:
+            raise YamlTooLarge(
+                f"its anchors and aliases expand it to more than {max_values:,} values; "
+                "write the shared parts out, or use $ref"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _expanded(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], limit: int) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,16 @@ def problem_document(response: Any) -> dict:
 
 
 free_port = any_free_port
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll ``check`` until it returns something true (returned), failing
+    with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (seen := check()):
+        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+    return seen
 
 
 def start_worker(

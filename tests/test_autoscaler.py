@@ -26,7 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from funcatron_wf.engine.contracts import TRON_TASK_QUEUE
-from tests.conftest import write_func_folder
+from tests.conftest import eventually, write_func_folder
 from tests.test_platform import Platform, platform_up
 
 pytestmark = pytest.mark.timeout(300)
@@ -106,14 +106,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ElasticPlatfo
     with platform_up(ElasticPlatform(tmp_path_factory.mktemp("autoscaler"))) as platform:
         platform.run("deploy", str(platform.elastic))
         yield platform
-
-
-def eventually(check: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (seen := check()):
-        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
-        time.sleep(0.5)
-    return seen
 
 
 def test_a_backlog_grows_the_pool_then_idle_shrinks_it_losing_nothing(

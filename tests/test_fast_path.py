@@ -287,13 +287,13 @@ async def test_a_runner_reports_its_load_and_closes_its_door_when_it_stops(
     doors = await stack.doors_known()
     loads = RunnerLoads()
     try:
-        assert (await loads.of(stack.task_queue, doors)).in_flight == 0
+        assert (await loads.read(doors))[stack.task_queue].in_flight == 0
         request = build_request("GET", "/c/pid?seconds=1.5", host=HOST)
         offered = asyncio.create_task(stack.offer(request))
         await until(lambda: _glob(STATE, f"pid-{request.request_id}-*"), "the call to start")
-        assert (await loads.of(stack.task_queue, doors)).in_flight == 1
+        assert (await loads.read(doors))[stack.task_queue].in_flight == 1
         assert (await offered)[0] == FRONT_DOOR_ANSWERED
-        after = await loads.of(stack.task_queue, doors)
+        after = (await loads.read(doors))[stack.task_queue]
     finally:
         await loads.close()
     assert after.in_flight == 0
