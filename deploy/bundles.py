@@ -307,6 +307,7 @@ def unpack_bundle(archive: Path, destination: Path, *, max_size: int = DEFAULT_M
                 raise BundleError(f"{destination} holds bundle {existing.sha}, not {manifest.sha}")
             shutil.rmtree(scratch, ignore_errors=True)
         else:
+            scratch.chmod(0o755)  # mkdtemp's 0700: Runners may run as another user
             scratch.rename(destination)
         return Bundle(destination, manifest)
     except BaseException:

@@ -1,13 +1,13 @@
 """The local platform (`funcatron-wf up`): everything on one machine as
 supervised processes, kept in a state directory that outlives it.
 
-``STATE_DIR`` holds the Temporal dev server's database (restarts keep every
-deployment and request history), the bundle store (``store/``), the logs
-and, while the platform runs, ``platform.json``: its pid and addresses,
-which `down` and the deploy commands read to find it. Runner pools are the
-`local` substrate's (deploy/local_substrate.py), sized by the controller;
-with ``--substrate swarm`` the same parts run as Swarm services
-(deploy/swarm_platform.py).
+``STATE_DIR`` holds the Temporal dev server's database (``temporal/``:
+restarts keep every deployment and request history), the bundle store
+(``store/``), the logs and, while the platform runs, ``platform.json``: its
+pid and addresses, which `down` and the deploy commands read to find it.
+Runner pools are the `local` substrate's (deploy/local_substrate.py), sized
+by the controller; with ``--substrate swarm`` the same parts run as Swarm
+services (deploy/swarm_platform.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from funcatron_wf.deploy.local_substrate import LocalSubstrate
 from funcatron_wf.deploy.processes import pid_alive, require_free_port
 from funcatron_wf.deploy.stack import LocalStack, Say
 from funcatron_wf.deploy.swarm_platform import SwarmPlatform
+from funcatron_wf.deploy.temporal_dev import platform_database
 from funcatron_wf.engine.errors import ConfigError, FuncatronError, ServiceStartError
 from funcatron_wf.engine.settings import Settings
 
@@ -85,7 +86,7 @@ class Platform(LocalStack):
         self.controller: Controller | None = None
 
     async def start(self) -> None:
-        client = await self.start_temporal(db_file=self.state_dir / "temporal.db")
+        client = await self.start_temporal(db_file=platform_database(self.state_dir))
         self.start_tron()
         self.start_front()
         self.start_queue_sources(self.queues)

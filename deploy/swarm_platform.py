@@ -10,9 +10,11 @@ services on the swarm DOCKER_HOST names, every one with host networking:
 
 The controller runs in `up`'s own process, beside the services, as it does
 for the local platform; `down` stops that process, which removes every
-service it made (Runners drain within their stop grace period). The state
-directory, the bundle store and the blob store are bind-mounted at the same
-paths, so every part has the settings a local one gets.
+service it made (Runners drain within their stop grace period). Temporal's
+database folder, the bundle store and the blob store are bind-mounted at
+the same paths, so every part has the settings a local one gets; no service
+runs as root (deploy/swarm_substrate.py says as whom), so `up` gives that
+user the folders the services write.
 """
 
 from __future__ import annotations
@@ -37,8 +39,13 @@ from funcatron_wf.deploy.swarm_substrate import (
     ServiceSpec,
     SwarmSubstrate,
     create_service,
+    writable_by_services,
 )
-from funcatron_wf.deploy.temporal_dev import DEV_SERVER_ENVIRONMENT, dev_server
+from funcatron_wf.deploy.temporal_dev import (
+    DEV_SERVER_ENVIRONMENT,
+    dev_server,
+    platform_database,
+)
 from funcatron_wf.engine.blobs import BlobStore
 from funcatron_wf.engine.errors import ConfigError, ServiceStartError
 from funcatron_wf.engine.settings import Settings
@@ -75,8 +82,11 @@ class SwarmPlatform:
         self.id = platform_id(state_dir)
         store = settings.bundle_store or state_dir / "store"
         blobs = settings.blob_dir or state_dir / "blobs"
-        for folder in (store, blobs):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.database = platform_database(state_dir)
+        # what the services write beside the blob store (open to all, as /tmp)
+        writable_by_services(store / "unpacked")  # a bundle a Runner unpacks
+        if settings.embedded_temporal:
+            writable_by_services(self.database.parent)
         BlobStore(blobs).prepare()
         self.settings = settings.model_copy(update={"bundle_store": store, "blob_dir": blobs})
         self.front_door = f"127.0.0.1:{any_free_port()}"
@@ -117,7 +127,7 @@ class SwarmPlatform:
             temporal = dev_server(
                 port=settings.temporal_port, ui_port=settings.temporal_ui_port,
                 http_port=settings.temporal_http_port, runtime_dir=self.state_dir,
-                namespace=settings.namespace, db_file=self.state_dir / "temporal.db",
+                namespace=settings.namespace, db_file=self.database,
                 codec_endpoint=f"http://{self.front_door}{CODEC_PATH}", binary="temporal",
             )  # fmt: skip
             self._service(
@@ -127,7 +137,7 @@ class SwarmPlatform:
                     args=[],
                     command=temporal.argv,
                     labels=self._labels("temporal"),
-                    binds=[(self.state_dir, True)],
+                    binds=[(self.database.parent, True)],
                     ready_file=False,
                     env=[f"{name}={value}" for name, value in DEV_SERVER_ENVIRONMENT.items()],
                 )  # fmt: skip

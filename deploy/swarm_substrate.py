@@ -12,22 +12,52 @@ SDK, not the CLI.
 
 Every container uses the host's network and sees the bundle store and the
 blob store at the same paths as the host, so a Runner's settings are the
-ones a local Runner gets.
+ones a local Runner gets. None runs as root: each runs as the user running
+`up` (whose state directory it writes), or as the images' own unprivileged
+user when `up` runs as root, with a read-only root filesystem, a tmpfs
+/tmp and no capabilities.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from funcatron_wf.deploy.substrate import TRON_STOP_GRACE, Pool, runner_args
 from funcatron_wf.engine.contracts import DEFAULT_CALL_CONCURRENCY
+from funcatron_wf.engine.errors import ConfigError
 
 LABEL = "funcatron"  # the labels' prefix: funcatron.platform, funcatron.role, funcatron.func, ...
 SECOND = 1_000_000_000  # the Docker API counts durations in nanoseconds
 READY_FILE = "/tmp/funcatron.ready"
+IMAGE_USER = 10001  # the images' own user (deploy/images/platform.Dockerfile)
+
+
+def service_user() -> tuple[int, int]:
+    """The uid and gid the platform's containers run as: the user running
+    `up`, unless that is root; then the images' own user."""
+    if os.getuid() != 0:
+        return os.getuid(), os.getgid()
+    return IMAGE_USER, IMAGE_USER
+
+
+def writable_by_services(folder: Path) -> None:
+    """The folder, made if missing, owned by the services' user (root running
+    `up` gives it away; anyone else already owns what they made)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uid, gid = service_user()
+    if folder.stat().st_uid == uid:
+        return
+    try:
+        os.chown(folder, uid, gid)
+    except PermissionError as err:
+        raise ConfigError(
+            f"the platform's containers run as uid {uid} and must write {folder}, "
+            f"owned by uid {folder.stat().st_uid}: run `up` as its owner, or chown it"
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -69,11 +99,15 @@ def create_service(client: Any, spec: ServiceSpec) -> Any:
         else None
     )
     image_id = client.images.get(spec.image).id
+    uid, gid = service_user()
     return client.services.create(
         image_id,
         command=spec.command,
         args=container_args(spec),
         name=spec.name,
+        user=f"{uid}:{gid}",
+        read_only=True,  # what a service writes: the binds below and its /tmp
+        cap_drop=["ALL"],
         labels={**spec.labels, f"{LABEL}.image": spec.image},
         container_labels=spec.labels,
         env=spec.env,
@@ -82,7 +116,8 @@ def create_service(client: Any, spec: ServiceSpec) -> Any:
         mounts=[
             Mount(target=str(path), source=str(path), type="bind", read_only=not writable)
             for path, writable in spec.binds
-        ],
+        ]
+        + [Mount(target="/tmp", source=None, type="tmpfs", tmpfs_mode=0o1777)],
         healthcheck=health,
         stop_grace_period=int(spec.stop_grace * SECOND),
         stop_signal="SIGTERM",
@@ -140,8 +175,9 @@ class SwarmSubstrate:
                 f"{LABEL}.concurrency": str(pool.concurrency),
             },
             replicas=pool.replicas,
-            # writable: a version not unpacked on this node yet is unpacked into the store
-            binds=[(runners.bundle_store, True), (runners.blob_dir, True), *runners.binds],
+            # writable: a version not unpacked on this node yet is unpacked there
+            binds=[(runners.bundle_store, False), (runners.bundle_store / "unpacked", True),
+                   (runners.blob_dir, True), *runners.binds],  # fmt: skip
             env=runners.env,
             stop_grace=pool.stop_grace,
         )  # fmt: skip

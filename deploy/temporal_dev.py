@@ -36,6 +36,19 @@ DEV_SERVER_DYNAMIC_CONFIG = {
 DEV_SERVER_ENVIRONMENT = {"GOGC": "400"}
 
 
+def platform_database(state_dir: Path) -> Path:
+    """The embedded server's database of a platform (`up`, locally or on
+    Swarm): STATE_DIR/temporal/temporal.db, in a folder of its own so a
+    Swarm service can be given it without the rest of the state directory.
+    A database an earlier version kept at STATE_DIR/temporal.db (with its
+    -wal and -shm files) is moved in, so no deployment or history is lost."""
+    folder = state_dir / "temporal"
+    folder.mkdir(parents=True, exist_ok=True)
+    for earlier in state_dir.glob("temporal.db*"):
+        earlier.rename(folder / earlier.name)
+    return folder / "temporal.db"
+
+
 def temporal_binary() -> str:
     for candidate in (
         Path(sysconfig.get_path("scripts")) / "temporal",

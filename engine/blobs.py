@@ -58,7 +58,8 @@ class BlobStore:
             self.root / INCOMING,
         ):
             folder.mkdir(parents=True, exist_ok=True)
-            folder.chmod(0o1777)
+            if folder.stat().st_mode & 0o7777 != 0o1777:  # only its owner may chmod
+                folder.chmod(0o1777)
 
     def path(self, ref: str) -> Path:
         if not re.fullmatch(BLOB_REF_PATTERN, ref):

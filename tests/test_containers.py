@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from funcatron_wf.deploy.swarm_substrate import IMAGE_USER
 from tests.conftest import EXAMPLES, free_port
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]  # a first build takes minutes
@@ -47,6 +48,17 @@ def wait_for_log(container: Any, text: str, timeout: float = 120.0) -> str:
         time.sleep(0.3)
 
 
+def assert_unprivileged(container: Any) -> None:
+    """It runs as the images' own user, not root, and writes only its /tmp
+    (and what it was given)."""
+    who = container.exec_run(["id", "-u"])
+    assert who.exit_code == 0 and who.output.decode().strip() == str(IMAGE_USER)
+    image = container.exec_run(["touch", "/opt/funcatron/written"])
+    assert image.exit_code != 0 and b"Read-only file system" in image.output, image.output
+    tmp = container.exec_run(["touch", "/tmp/written"])
+    assert tmp.exit_code == 0, tmp.output
+
+
 def test_docker_run_dev_serves_a_folder_and_reloads_on_save(
     docker_client: Any, platform_images: Any, tmp_path: Path
 ) -> None:
@@ -59,9 +71,11 @@ def test_docker_run_dev_serves_a_folder_and_reloads_on_save(
          "--temporal-ui-port", str(free_port()), "--temporal-http-port", str(free_port())],
         network_mode="host", volumes={str(folder): {"bind": "/func", "mode": "rw"}},
         detach=True, stop_signal="SIGINT",
+        read_only=True, tmpfs={"/tmp": "mode=1777"}, cap_drop=["ALL"],  # as the README runs it
     )  # fmt: skip
     try:
         wait_for_log(dev, "ready; Ctrl-C stops everything")
+        assert_unprivileged(dev)
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"host": "hello.local"}
         ) as http:

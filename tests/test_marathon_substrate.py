@@ -208,5 +208,8 @@ def test_the_shipped_runner_app_definition_is_json_marathon_reads() -> None:
     app = default_app_definition()
     assert json.dumps(app)
     assert app["container"]["type"] == "DOCKER"
+    # the image's own user, with a read-only root and no capabilities, as on Swarm
+    docker_run_flags = {(p["key"], p["value"]) for p in app["container"]["docker"]["parameters"]}
+    assert {("read-only", "true"), ("tmpfs", "/tmp"), ("cap-drop", "ALL")} <= docker_run_flags
     assert app["healthChecks"][0]["command"]["value"] == "test -f /tmp/ready"
     assert app["taskKillGracePeriodSeconds"] >= 35  # a 30 s call drains (each app sets its own)

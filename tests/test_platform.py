@@ -229,5 +229,11 @@ def test_down_and_up_again_keep_the_deployments(platform: Platform) -> None:
     platform.run("down")
     assert pid is not None and not pid_alive(pid)
     assert platform.get_or_none() is None
+    # where versions before temporal/ kept the database: `up` moves it in
+    kept = list((platform.state_dir / "temporal").glob("temporal.db*"))
+    assert kept
+    for file in kept:
+        file.rename(platform.state_dir / file.name)
     platform.up()
     assert platform.get().json() == {"code": "v2", "pinned": "2.0"}
+    assert not list(platform.state_dir.glob("temporal.db*"))

@@ -7,6 +7,7 @@ Tests run in file order."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -17,9 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from funcatron_wf.deploy.swarm_substrate import IMAGE_USER
+from tests import conftest
 from tests.client_loop import answers_while
 from tests.conftest import REPO
 from tests.dev_process import FUNCATRON
+from tests.test_containers import assert_unprivileged
 from tests.test_platform import HOST, Platform, platform_up
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(900)]
@@ -52,11 +56,8 @@ def running_tasks(service: Any) -> int:
     return sum(1 for task in service.tasks() if task["Status"]["State"] == "running")
 
 
-def eventually(check: Any, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
-        time.sleep(0.5)
+# a task starts within seconds; a rollout replaces tasks one at a time
+eventually = functools.partial(conftest.eventually, timeout=90.0)
 
 
 def test_the_platform_runs_as_services(swarm: SwarmTestPlatform, docker_client: Any) -> None:
@@ -93,6 +94,23 @@ def test_a_deployed_bundle_serves_through_the_containers(
     assert task["ContainerSpec"]["StopGracePeriod"] >= 10 * 10**9  # the Runner's drain
     assert spec["UpdateConfig"]["Parallelism"] == 1  # an update replaces one task at a time
     assert task["RestartPolicy"]["Condition"] == "any"
+
+
+def test_no_service_runs_as_root_or_writes_its_image(docker_client: Any) -> None:
+    """Temporal, the Trons, the front and the Runners run as the images' own
+    user (these tests run `up` as root), with a read-only root filesystem
+    and no capabilities: what they write is their binds and a tmpfs /tmp."""
+    services = docker_client.services.list(filters={"label": "funcatron.platform"})
+    roles = {service.attrs["Spec"]["Labels"]["funcatron.role"] for service in services}
+    assert roles == {"temporal", "tron", "front", "runner"}
+    for service in services:
+        spec = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+        assert spec["User"] == f"{IMAGE_USER}:{IMAGE_USER}", service.name
+        assert spec["ReadOnly"] is True and spec["CapabilityDrop"] == ["ALL"], service.name
+    containers = docker_client.containers.list(filters={"label": "funcatron.platform"})
+    assert len(containers) >= len(services)
+    for container in containers:
+        assert_unprivileged(container)
 
 
 def test_scale_to_three_and_back_to_one_draining_what_they_hold(

@@ -10,8 +10,15 @@ RUN python3 -m venv /opt/funcatron \
  && /opt/funcatron/bin/pip install --no-index --no-cache-dir --find-links /tmp/wheels funcatron-wf \
  && rm -rf /tmp/wheels
 COPY node_modules /opt/funcatron-node/node_modules
+# Never root: an unprivileged user whose home is /tmp, the one place a part
+# writes besides the stores it is given (run it with --read-only and a tmpfs
+# /tmp; Kubernetes and Swarm do). uid 10001 is the manifests' runAsUser.
+RUN useradd --system --uid 10001 --user-group --home-dir /tmp --no-create-home \
+      --shell /usr/sbin/nologin funcatron
+USER 10001:10001
 ENV PATH=/opt/funcatron/bin:/opt/funcatron-node/node_modules/.bin:$PATH \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
 WORKDIR /tmp
 ENTRYPOINT ["funcatron-wf"]
 CMD ["--help"]
