@@ -632,6 +632,9 @@ class FuncCall:
     form_body: dict[str, Any] | None = None
     settings: FuncSettings = field(default_factory=FuncSettings)
     retry_on_error: bool = False
+    # the fast path's: past this (seconds since the epoch) the Runner answers
+    # 504 without calling, however the call reached it (engine/operation_run.py)
+    answer_by: float | None = None
 
 
 @dataclass

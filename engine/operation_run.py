@@ -10,6 +10,7 @@ operation and by the chain runner (engine/chain_run.py) for every step.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -175,11 +176,21 @@ async def _execute(
     policy: OperationPolicy = operation.policy
     target = operation.target
     timeout = timedelta(seconds=policy.timeout)
+    # The whole budget, retries on a lost Runner included: then 504.
+    budget = timeout * max(1, policy.retry_attempts)
+    if local:
+        # A workflow task lost with its Runner runs again on another, and the
+        # call with it, scheduled afresh with a whole budget: a call that ends
+        # every Runner it reaches (an async Func blocking the loop) would go
+        # from Runner to Runner for good. The call is the fast path's first
+        # step, so it must be answered by the request's start plus its budget;
+        # the Runner answers 504 past that (workers/runner.py).
+        answer_by = workflow.info().workflow_start_time + budget
+        call = dataclasses.replace(call, answer_by=answer_by.timestamp())
     options: dict[str, Any] = {
         "result_type": ResponseEnvelope,
         "start_to_close_timeout": timeout,
-        # The whole budget, retries on a lost Runner included: then 504.
-        "schedule_to_close_timeout": timeout * max(1, policy.retry_attempts),
+        "schedule_to_close_timeout": budget,
         "retry_policy": RetryPolicy(
             initial_interval=timedelta(milliseconds=100),
             maximum_attempts=policy.retry_attempts,  # 0: until the budget is spent

@@ -186,6 +186,27 @@ def test_a_func_that_never_returns_is_answered_504_and_its_runner_replaced(
     still_serving(http)
 
 
+@pytest.mark.timeout(240)
+def test_a_call_that_ends_every_runner_it_reaches_ends_with_its_budget(
+    http: httpx.Client,
+) -> None:
+    """An async Func that blocks the loop, after a first await, for longer
+    than the watchdog allows: each Runner that takes the call over (the fast
+    path's workflow task, lost with its Runner) is replaced, and once the
+    budget is spent the next one answers 504 without calling, rather than
+    the call going from Runner to Runner for good, each time with a whole
+    budget."""
+    budget = 40  # the operation's x-funcatron-timeout
+    started = time.monotonic()
+    response = http.get("/c/blocks-the-loop-later", timeout=budget + 3 * LOOP_STALL_LIMIT)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert f"did not answer within {budget} s" in problem_document(response)["detail"]
+    # spent: the budget, then the watchdog ending the Runner that held the call
+    assert elapsed < budget + LOOP_STALL_LIMIT + 30, elapsed
+    eventually(lambda: http.get("/c/returns/dict").status_code == 200, "serving", timeout=60)
+
+
 def test_every_port_the_platform_opens_is_on_loopback(dev: DevProcess) -> None:
     addresses = listening_addresses(process_tree(dev.popen.pid))
     ports = {int(address.rsplit(":", 1)[1]) for address in addresses}

@@ -231,7 +231,7 @@ def operation_activity(
         info = activity.info()
         call = activity.payload_converter().from_payload(args[0].payload, FuncCall)
         call.request.attempt = info.attempt
-        if info.is_local and local_budget_spent(info):
+        if info.is_local and local_budget_spent(info, call):
             return local_timeout_response(call, info)
         with (
             request_context(call.request.request_id, call.func, call.settings.log_level),
@@ -258,15 +258,20 @@ def operation_activity(
     return run_operation
 
 
-def local_budget_spent(info: activity.Info) -> bool:
-    """A local activity's retry after its whole budget (schedule-to-close)
-    ran out. Temporal's SDK core goes on retrying a local activity that
-    timed out past that budget (measured: attempt 13 of a 1 s operation
-    after 40 s), where the server ends an activity's; so the Runner ends it."""
+def local_budget_spent(info: activity.Info, call: FuncCall) -> bool:
+    """A local activity's call after its whole budget ran out, where the
+    server would end an activity's. Temporal's SDK core goes on retrying a
+    local activity that timed out past its schedule-to-close (measured:
+    attempt 13 of a 1 s operation after 40 s), and one whose workflow task
+    moved to this Runner from a lost one starts with a whole budget again;
+    so the Runner ends it, by the call's answer_by too."""
+    now = datetime.now(UTC)
+    if call.answer_by is not None and now.timestamp() >= call.answer_by:
+        return True
     budget = info.schedule_to_close_timeout
     if budget is None or info.attempt < 2:
         return False
-    return datetime.now(UTC) - info.scheduled_time >= budget
+    return now - info.scheduled_time >= budget
 
 
 def local_timeout_response(call: FuncCall, info: activity.Info) -> ResponseEnvelope:

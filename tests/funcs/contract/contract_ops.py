@@ -63,6 +63,13 @@ async def blocks_the_loop():
     time.sleep(3600)  # blocks the Runner's event loop: a bug an async Func can have
 
 
+async def blocks_the_loop_later():
+    # long enough for the SDK to complete the first workflow task, as it does
+    # while a local activity runs: a later Runner replays it, not the call
+    await asyncio.sleep(3)
+    time.sleep(3600)
+
+
 def later(request, seconds):
     time.sleep(seconds)
     STATE.mkdir(exist_ok=True)
