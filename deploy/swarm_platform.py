@@ -39,6 +39,7 @@ from funcatron_wf.deploy.swarm_substrate import (
     ServiceSpec,
     SwarmSubstrate,
     create_service,
+    lowest_port_for_users,
     writable_by_services,
 )
 from funcatron_wf.deploy.temporal_dev import (
@@ -62,6 +63,12 @@ def platform_id(state_dir: Path) -> str:
 
 class SwarmPlatform:
     def __init__(self, settings: Settings, state_dir: Path, *, say: Say = print) -> None:
+        if settings.port < lowest_port_for_users():
+            raise ConfigError(
+                f"--port {settings.port}: the front's container runs without root or "
+                f"capabilities, so it listens from port {lowest_port_for_users()} up; "
+                "put a load balancer or a port redirect in front for a lower one"
+            )
         self.client = docker_client()
         if self.client.info().get("Swarm", {}).get("LocalNodeState") != "active":
             raise ConfigError(
@@ -82,11 +89,7 @@ class SwarmPlatform:
         self.id = platform_id(state_dir)
         store = settings.bundle_store or state_dir / "store"
         blobs = settings.blob_dir or state_dir / "blobs"
-        self.database = platform_database(state_dir)
-        # what the services write beside the blob store (open to all, as /tmp)
-        writable_by_services(store / "unpacked")  # a bundle a Runner unpacks
-        if settings.embedded_temporal:
-            writable_by_services(self.database.parent)
+        store.mkdir(parents=True, exist_ok=True)
         BlobStore(blobs).prepare()
         self.settings = settings.model_copy(update={"bundle_store": store, "blob_dir": blobs})
         self.front_door = f"127.0.0.1:{any_free_port()}"
@@ -123,11 +126,16 @@ class SwarmPlatform:
     async def start(self) -> None:
         settings = self.settings
         assert settings.bundle_store is not None and settings.blob_dir is not None
+        # what the services write beside the blob store (open to all, as /tmp);
+        # here, once the services of a run that crashed are gone
+        writable_by_services(settings.bundle_store / "unpacked")  # a bundle a Runner unpacks
         if settings.embedded_temporal:
+            database = platform_database(self.state_dir)
+            writable_by_services(database.parent)
             temporal = dev_server(
                 port=settings.temporal_port, ui_port=settings.temporal_ui_port,
                 http_port=settings.temporal_http_port, runtime_dir=self.state_dir,
-                namespace=settings.namespace, db_file=self.database,
+                namespace=settings.namespace, db_file=database,
                 codec_endpoint=f"http://{self.front_door}{CODEC_PATH}", binary="temporal",
             )  # fmt: skip
             self._service(
@@ -137,7 +145,7 @@ class SwarmPlatform:
                     args=[],
                     command=temporal.argv,
                     labels=self._labels("temporal"),
-                    binds=[(self.database.parent, True)],
+                    binds=[(database.parent, True)],
                     ready_file=False,
                     env=[f"{name}={value}" for name, value in DEV_SERVER_ENVIRONMENT.items()],
                 )  # fmt: skip

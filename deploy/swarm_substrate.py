@@ -45,19 +45,29 @@ def service_user() -> tuple[int, int]:
 
 
 def writable_by_services(folder: Path) -> None:
-    """The folder, made if missing, owned by the services' user (root running
-    `up` gives it away; anyone else already owns what they made)."""
+    """The folder and what it holds (an earlier run's files), made if missing
+    and owned by the services' user: root running `up` gives them away;
+    anyone else must own them already."""
     folder.mkdir(parents=True, exist_ok=True)
     uid, gid = service_user()
-    if folder.stat().st_uid == uid:
-        return
-    try:
-        os.chown(folder, uid, gid)
-    except PermissionError as err:
-        raise ConfigError(
-            f"the platform's containers run as uid {uid} and must write {folder}, "
-            f"owned by uid {folder.stat().st_uid}: run `up` as its owner, or chown it"
-        ) from err
+    for path in (folder, *folder.iterdir()):
+        owner = path.lstat().st_uid
+        if owner == uid:
+            continue
+        try:
+            os.chown(path, uid, gid, follow_symlinks=False)
+        except PermissionError as err:
+            raise ConfigError(
+                f"the platform's containers run as uid {uid} and must write {path}, owned by "
+                f"uid {owner}: run `up` as its owner, or `chown -R {uid}:{gid} {folder}`"
+            ) from err
+
+
+def lowest_port_for_users() -> int:
+    """The lowest port a process without privileges may listen on, on this
+    host's network (the services use it)."""
+    setting = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    return int(setting.read_text()) if setting.exists() else 1024
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sysconfig
 from pathlib import Path
 
 from funcatron_wf.deploy.processes import ManagedProcess
-from funcatron_wf.engine.errors import ServiceStartError
+from funcatron_wf.engine.errors import ConfigError, ServiceStartError
 
 # Dynamic config the embedded server starts with (each measured; see
 # docs/performance.md). A production cluster sets the same keys in its
@@ -43,10 +43,17 @@ def platform_database(state_dir: Path) -> Path:
     A database an earlier version kept at STATE_DIR/temporal.db (with its
     -wal and -shm files) is moved in, so no deployment or history is lost."""
     folder = state_dir / "temporal"
+    database = folder / "temporal.db"
+    earlier = state_dir / database.name
+    if earlier.exists() and database.exists():
+        raise ConfigError(
+            f"two Temporal databases: {database} and {earlier}, an earlier version's; "
+            "keep one (move the other away, with its -wal and -shm files)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
-    for earlier in state_dir.glob("temporal.db*"):
-        earlier.rename(folder / earlier.name)
-    return folder / "temporal.db"
+    for file in state_dir.glob("temporal.db*"):
+        file.rename(folder / file.name)
+    return database
 
 
 def temporal_binary() -> str:

@@ -76,6 +76,8 @@ def test_docker_run_dev_serves_a_folder_and_reloads_on_save(
     try:
         wait_for_log(dev, "ready; Ctrl-C stops everything")
         assert_unprivileged(dev)
+        setuid = dev.exec_run(["find", "/", "-xdev", "-type", "f", "-perm", "/6000"], user="root")
+        assert setuid.exit_code == 0 and setuid.output == b"", setuid.output  # nothing regains root
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"host": "hello.local"}
         ) as http:

@@ -13,8 +13,10 @@ COPY node_modules /opt/funcatron-node/node_modules
 # Never root: an unprivileged user whose home is /tmp, the one place a part
 # writes besides the stores it is given (run it with --read-only and a tmpfs
 # /tmp; Kubernetes and Swarm do). uid 10001 is the manifests' runAsUser.
+# No setuid or setgid programs either: nothing in it can become root again.
 RUN useradd --system --uid 10001 --user-group --home-dir /tmp --no-create-home \
-      --shell /usr/sbin/nologin funcatron
+      --shell /usr/sbin/nologin funcatron \
+ && find / -xdev -type f -perm /6000 -exec chmod ug-s {} +
 USER 10001:10001
 ENV PATH=/opt/funcatron/bin:/opt/funcatron-node/node_modules/.bin:$PATH \
     PYTHONUNBUFFERED=1 \
