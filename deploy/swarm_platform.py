@@ -126,9 +126,11 @@ class SwarmPlatform:
     async def start(self) -> None:
         settings = self.settings
         assert settings.bundle_store is not None and settings.blob_dir is not None
-        # what the services write beside the blob store (open to all, as /tmp);
-        # here, once the services of a run that crashed are gone
+        # what the services write (an earlier run's files in them too, made by
+        # root containers); here, once the services of a run that crashed are gone
         writable_by_services(settings.bundle_store / "unpacked")  # a bundle a Runner unpacks
+        for folder in BlobStore(settings.blob_dir).folders():  # open to all, but sticky
+            writable_by_services(folder)
         if settings.embedded_temporal:
             database = platform_database(self.state_dir)
             writable_by_services(database.parent)

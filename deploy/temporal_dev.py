@@ -36,22 +36,27 @@ DEV_SERVER_DYNAMIC_CONFIG = {
 DEV_SERVER_ENVIRONMENT = {"GOGC": "400"}
 
 
+# SQLite's database and the files beside it while it is open
+DATABASE_FILES = ("temporal.db", "temporal.db-wal", "temporal.db-shm", "temporal.db-journal")
+
+
 def platform_database(state_dir: Path) -> Path:
     """The embedded server's database of a platform (`up`, locally or on
     Swarm): STATE_DIR/temporal/temporal.db, in a folder of its own so a
     Swarm service can be given it without the rest of the state directory.
     A database an earlier version kept at STATE_DIR/temporal.db (with its
-    -wal and -shm files) is moved in, so no deployment or history is lost."""
+    -wal and -shm files) is moved in, so no deployment or history is lost;
+    one there beside one in the folder is refused, never mixed."""
     folder = state_dir / "temporal"
-    database = folder / "temporal.db"
-    earlier = state_dir / database.name
-    if earlier.exists() and database.exists():
+    database = folder / DATABASE_FILES[0]
+    earlier = [state_dir / name for name in DATABASE_FILES if (state_dir / name).exists()]
+    if earlier and database.exists():
         raise ConfigError(
-            f"two Temporal databases: {database} and {earlier}, an earlier version's; "
-            "keep one (move the other away, with its -wal and -shm files)"
+            f"the Temporal database {database} has earlier files beside the folder: "
+            f"{', '.join(map(str, earlier))}; move them away (or {folder} away, to use them)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    for file in state_dir.glob("temporal.db*"):
+    for file in earlier:
         file.rename(folder / file.name)
     return database
 

@@ -10,6 +10,7 @@ is any filesystem all three share.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -48,15 +49,16 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def folders(self) -> list[Path]:
+        return [
+            self.root,
+            *(self.root / name for name in (REQUEST_BODIES, RESPONSE_BODIES, INCOMING)),
+        ]
+
     def prepare(self) -> None:
         """Create the layout. World-writable and sticky, as /tmp: nginx workers
         (an unprivileged user) move request bodies in."""
-        for folder in (
-            self.root,
-            self.root / REQUEST_BODIES,
-            self.root / RESPONSE_BODIES,
-            self.root / INCOMING,
-        ):
+        for folder in self.folders():
             folder.mkdir(parents=True, exist_ok=True)
             if folder.stat().st_mode & 0o7777 != 0o1777:  # only its owner may chmod
                 folder.chmod(0o1777)
@@ -75,7 +77,9 @@ class BlobStore:
         ref = request_body_ref(request_id)
         path = self.path(ref)
         if path.exists():
-            os.utime(path)  # in use again: pruned a retention after this
+            # in use again: pruned a retention after this (by whoever may)
+            with contextlib.suppress(PermissionError):
+                os.utime(path)
         else:
             _write_whole(path, data)
         return Body(encoding="ref", data=ref)
@@ -99,6 +103,8 @@ class BlobStore:
                             os.unlink(entry.path)
                             removed += 1
                     except FileNotFoundError:  # another Tron was first
+                        pass
+                    except PermissionError:  # another user's, in the sticky folder: theirs
                         pass
         return removed
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +70,30 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> An
         assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
         time.sleep(0.5)
     return seen
+
+
+NOBODY = 65534
+
+
+def run_as_nobody(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Python ``code`` run by an unprivileged user (uid and gid 65534), as a
+    non-root container or another user on the host would (the tests run as
+    root); ``args`` are its sys.argv[1:]."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+         sys.executable, "-c", code, *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A folder another user can reach (pytest's own are private to root)."""
+    if os.geteuid() != 0:
+        raise PermissionError("these tests give folders to other users: run them as root")
+    with tempfile.TemporaryDirectory(prefix="funcatron-shared-") as folder:
+        os.chmod(folder, 0o755)
+        yield Path(folder)
 
 
 def start_worker(

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from funcatron_wf.engine.blobs import INCOMING, BlobStore
+from tests.conftest import NOBODY, run_as_nobody
 
 
 def _age(path: Path, seconds: float) -> None:
@@ -34,3 +35,25 @@ def test_bodies_past_their_retention_are_removed_and_the_rest_kept(tmp_path: Pat
         True,
     ]
     assert blobs.prune(older_than=60) == 0
+
+
+def test_a_body_another_user_owns_is_left_and_the_rest_pruned(shared_tmp: Path) -> None:
+    """In the sticky folders only a file's owner removes it: a Tron of
+    another user (an earlier run's root containers, say) skips it, and goes
+    on with the rest."""
+    blobs = BlobStore(shared_tmp / "blobs")
+    blobs.prepare()
+    theirs = blobs.path(blobs.write_response("a" * 32, b"root's").data)
+    spooled = shared_tmp / "blobs" / INCOMING / "0000000001"
+    spooled.write_bytes(b"nobody's")
+    os.chown(spooled, NOBODY, NOBODY)
+    for path in (theirs, spooled):
+        _age(path, 120)
+    done = run_as_nobody(
+        "import sys; from pathlib import Path; from funcatron_wf.engine.blobs import BlobStore; "
+        "print(BlobStore(Path(sys.argv[1])).prune(older_than=60))",
+        str(shared_tmp / "blobs"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    assert theirs.exists() and not spooled.exists()

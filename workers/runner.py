@@ -258,6 +258,12 @@ def operation_activity(
     return run_operation
 
 
+# answer_by is the Temporal server's clock, read by the Runner's: it ends a
+# call handed from Runner to Runner for good, so being late by this is fine,
+# and a Runner whose clock runs a little ahead still calls the Func
+CLOCK_SKEW_ALLOWANCE = 5.0
+
+
 def local_budget_spent(info: activity.Info, call: FuncCall) -> bool:
     """A local activity's call after its whole budget ran out, where the
     server would end an activity's. Temporal's SDK core goes on retrying a
@@ -266,7 +272,7 @@ def local_budget_spent(info: activity.Info, call: FuncCall) -> bool:
     moved to this Runner from a lost one starts with a whole budget again;
     so the Runner ends it, by the call's answer_by too."""
     now = datetime.now(UTC)
-    if call.answer_by is not None and now.timestamp() >= call.answer_by:
+    if call.answer_by is not None and now.timestamp() >= call.answer_by + CLOCK_SKEW_ALLOWANCE:
         return True
     budget = info.schedule_to_close_timeout
     if budget is None or info.attempt < 2:
