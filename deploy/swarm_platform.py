@@ -128,7 +128,8 @@ class SwarmPlatform:
         assert settings.bundle_store is not None and settings.blob_dir is not None
         # what the services write (an earlier run's files in them too, made by
         # root containers); here, once the services of a run that crashed are gone
-        writable_by_services(settings.bundle_store / "unpacked")  # a bundle a Runner unpacks
+        # bundles an earlier version unpacked are its mkdtemp's 0700: the Runners' now
+        writable_by_services(settings.bundle_store / "unpacked")
         for folder in BlobStore(settings.blob_dir).folders():  # open to all, but sticky
             writable_by_services(folder)
         if settings.embedded_temporal:

@@ -185,9 +185,9 @@ class SwarmSubstrate:
                 f"{LABEL}.concurrency": str(pool.concurrency),
             },
             replicas=pool.replicas,
-            # writable: a version not unpacked on this node yet is unpacked there
-            binds=[(runners.bundle_store, False), (runners.bundle_store / "unpacked", True),
-                   (runners.blob_dir, True), *runners.binds],  # fmt: skip
+            # read-only: a Func must not change another version's bundle; `deploy`
+            # unpacks each on this node (the Swarm platform's only one)
+            binds=[(runners.bundle_store, False), (runners.blob_dir, True), *runners.binds],
             env=runners.env,
             stop_grace=pool.stop_grace,
         )  # fmt: skip

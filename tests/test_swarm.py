@@ -107,6 +107,10 @@ def test_no_service_runs_as_root_or_writes_its_image(docker_client: Any) -> None
         spec = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert spec["User"] == f"{IMAGE_USER}:{IMAGE_USER}", service.name
         assert spec["ReadOnly"] is True and spec["CapabilityDrop"] == ["ALL"], service.name
+        if service.attrs["Spec"]["Labels"]["funcatron.role"] == "runner":
+            # no Func can change another version's bundle
+            stores = [mount for mount in spec["Mounts"] if "/store" in mount.get("Source", "")]
+            assert stores and all(mount.get("ReadOnly") for mount in stores), stores
     containers = docker_client.containers.list(filters={"label": "funcatron.platform"})
     assert len(containers) >= len(services)
     for container in containers:
