@@ -63,10 +63,11 @@ def platform_id(state_dir: Path) -> str:
 
 class SwarmPlatform:
     def __init__(self, settings: Settings, state_dir: Path, *, say: Say = print) -> None:
-        if settings.port < lowest_port_for_users():
+        lowest_port = lowest_port_for_users()
+        if settings.port < lowest_port:
             raise ConfigError(
                 f"--port {settings.port}: the front's container runs without root or "
-                f"capabilities, so it listens from port {lowest_port_for_users()} up; "
+                f"capabilities, so it listens from port {lowest_port} up; "
                 "put a load balancer or a port redirect in front for a lower one"
             )
         self.client = docker_client()
@@ -126,9 +127,9 @@ class SwarmPlatform:
     async def start(self) -> None:
         settings = self.settings
         assert settings.bundle_store is not None and settings.blob_dir is not None
-        # what the services write (an earlier run's files in them too, made by
-        # root containers); here, once the services of a run that crashed are gone
-        # bundles an earlier version unpacked are its mkdtemp's 0700: the Runners' now
+        # the folders the services write or read, with the files an earlier
+        # run's root containers left (bundles unpacked 0700 among them); here,
+        # once the services of a run that crashed are gone
         writable_by_services(settings.bundle_store / "unpacked")
         for folder in BlobStore(settings.blob_dir).folders():  # open to all, but sticky
             writable_by_services(folder)

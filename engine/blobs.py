@@ -27,6 +27,7 @@ from funcatron_wf.engine.contracts import (
 
 # nginx spools large request bodies here before Lua renames them into REQUEST_BODIES
 INCOMING = "incoming"
+BODY_FOLDERS = (REQUEST_BODIES, RESPONSE_BODIES, INCOMING)
 
 
 class MissingBlobStore(ValueError):
@@ -50,10 +51,7 @@ class BlobStore:
         self.root = root
 
     def folders(self) -> list[Path]:
-        return [
-            self.root,
-            *(self.root / name for name in (REQUEST_BODIES, RESPONSE_BODIES, INCOMING)),
-        ]
+        return [self.root, *(self.root / name for name in BODY_FOLDERS)]
 
     def prepare(self) -> None:
         """Create the layout. World-writable and sticky, as /tmp: nginx workers
@@ -95,7 +93,7 @@ class BlobStore:
         that died mid-request); how many were removed."""
         cutoff = time.time() - older_than
         removed = 0
-        for folder in (REQUEST_BODIES, RESPONSE_BODIES, INCOMING):
+        for folder in BODY_FOLDERS:
             with os.scandir(self.root / folder) as entries:
                 for entry in entries:
                     try:
